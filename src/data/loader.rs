@@ -1,0 +1,417 @@
+//! The streaming loader: shards in a seeded per-epoch order, documents packed into sequences,
+//! masked and batched on a background thread, with a position that resumes the stream exactly.
+//!
+//! Packing: a sequence is `[CLS]`, then tokens taken in order from the documents, a `[SEP]` after
+//! each document that ends inside the sequence, and a closing `[SEP]`. A document that does not fit
+//! continues in the next sequence; nothing is dropped. Every sequence but the last of an epoch is
+//! `seq_len` long (or one shorter, when a document ends with a single free position); the last is
+//! padded, and so is the last batch (it may also hold fewer sequences).
+//!
+//! Order: each epoch permutes this worker's shards, and the documents inside each shard, from
+//! (seed, epoch); worker `rank` of `world` reads the shards whose index `i % world == rank`.
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use anyhow::{Result, bail};
+use rand::SeedableRng;
+use rand::seq::SliceRandom;
+use rand_chacha::ChaCha8Rng;
+use serde::{Deserialize, Serialize};
+
+use crate::data::batch::MaskedBatch;
+use crate::data::manifest::{Manifest, ShardEntry, ShardKind};
+use crate::data::masking::{MaskingConfig, mask_sequence, sequence_rng};
+use crate::data::shard::{ShardRows, read_shard};
+use crate::data::tokenizer::{CLS_ID, ClozeTokenizer, SEP_ID, VocabInfo};
+
+/// Where the sequence stream stands; saved with a checkpoint and restored to continue exactly.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct LoaderPosition {
+    pub epoch: u64,
+    /// Index into this epoch's shard order.
+    pub shard: usize,
+    /// Index into this epoch's document order within the shard.
+    pub document: usize,
+    /// Row within the document.
+    pub row: usize,
+    /// Token offset within the row.
+    pub offset: usize,
+    /// Sequences this worker has produced in this epoch.
+    pub sequence: u64,
+}
+
+/// How sequences are formed, masked and batched.
+#[derive(Clone, Debug)]
+pub struct LoaderConfig {
+    pub split: String,
+    pub seq_len: usize,
+    pub batch_size: usize,
+    pub seed: u64,
+    pub masking: MaskingConfig,
+    /// Permute shards and documents every epoch (off: stored order, as for evaluation).
+    pub shuffle: bool,
+    /// Stop after this many epochs; `None` streams forever.
+    pub epochs: Option<u64>,
+    /// Batches prepared ahead on the background thread.
+    pub prefetch: usize,
+    pub rank: usize,
+    pub world: usize,
+}
+
+impl Default for LoaderConfig {
+    fn default() -> Self {
+        Self {
+            split: "train".into(),
+            seq_len: 128,
+            batch_size: 32,
+            seed: 0,
+            masking: MaskingConfig::default(),
+            shuffle: true,
+            epochs: None,
+            prefetch: 8,
+            rank: 0,
+            world: 1,
+        }
+    }
+}
+
+/// The monolingual shards of one split that this worker reads, checked against the manifest.
+pub struct ShardSet {
+    root: PathBuf,
+    manifest: Manifest,
+    entries: Vec<ShardEntry>,
+    vocab: VocabInfo,
+}
+
+impl ShardSet {
+    /// Opens `root` with the tokenizer stored beside its manifest.
+    pub fn open(root: &Path, config: &LoaderConfig) -> Result<Self> {
+        let manifest = Manifest::load(root)?;
+        let tokenizer = ClozeTokenizer::load(&manifest.tokenizer_path(root))?;
+        Self::with_tokenizer(root, manifest, &tokenizer, config)
+    }
+
+    /// Opens `root` for a given tokenizer, refusing shards written with another one.
+    pub fn with_tokenizer(
+        root: &Path,
+        manifest: Manifest,
+        tokenizer: &ClozeTokenizer,
+        config: &LoaderConfig,
+    ) -> Result<Self> {
+        manifest.check_tokenizer(root, tokenizer.sha256(), &manifest.tokenizer_path(root))?;
+        if manifest.kind != ShardKind::Monolingual {
+            bail!(
+                "{}: these are translation pair shards; masked-language batches need monolingual shards",
+                root.display()
+            );
+        }
+        if config.seq_len < 3 {
+            bail!(
+                "seq_len must be at least 3 ([CLS], a token, [SEP]), got {}",
+                config.seq_len
+            );
+        }
+        if config.batch_size == 0 {
+            bail!("batch_size must be at least 1");
+        }
+        if config.world == 0 || config.rank >= config.world {
+            bail!(
+                "rank {} is not below world size {}",
+                config.rank,
+                config.world
+            );
+        }
+        config.masking.validate()?;
+        let entries: Vec<ShardEntry> = manifest
+            .split(root, &config.split)?
+            .iter()
+            .enumerate()
+            .filter(|(i, _)| i % config.world == config.rank)
+            .map(|(_, e)| e.clone())
+            .collect();
+        if entries.is_empty() {
+            bail!(
+                "{}: worker {} of {} has no shard in split '{}'",
+                root.display(),
+                config.rank,
+                config.world,
+                config.split
+            );
+        }
+        Ok(Self {
+            root: root.to_owned(),
+            manifest,
+            entries,
+            vocab: tokenizer.vocab(),
+        })
+    }
+
+    pub fn manifest(&self) -> &Manifest {
+        &self.manifest
+    }
+
+    pub fn vocab(&self) -> &VocabInfo {
+        &self.vocab
+    }
+
+    /// Tokens in this worker's shards: what one epoch streams, without `[CLS]`/`[SEP]`.
+    pub fn tokens(&self) -> u64 {
+        self.entries.iter().map(|e| e.tokens).sum()
+    }
+
+    fn read(&self, index: usize) -> Result<ShardRows> {
+        read_shard(
+            &self.root,
+            &self.entries[index],
+            ShardKind::Monolingual,
+            &self.manifest.tokenizer.sha256,
+        )
+    }
+}
+
+fn permutation(len: usize, seed: u64, epoch: u64, salt: u64, shuffle: bool) -> Vec<usize> {
+    let mut order: Vec<usize> = (0..len).collect();
+    if shuffle {
+        let mut key = [0u8; 32];
+        key[..8].copy_from_slice(&seed.to_le_bytes());
+        key[8..16].copy_from_slice(&epoch.to_le_bytes());
+        key[16..24].copy_from_slice(&salt.to_le_bytes());
+        key[24..].copy_from_slice(b"clozeord");
+        order.shuffle(&mut ChaCha8Rng::from_seed(key));
+    }
+    order
+}
+
+/// The open shard: its rows and this epoch's order of its documents (row ranges).
+struct OpenShard {
+    rows: ShardRows,
+    documents: Vec<(usize, usize)>,
+}
+
+/// Produces packed sequences one at a time from a position, synchronously.
+pub struct SequenceStream {
+    set: Arc<ShardSet>,
+    config: LoaderConfig,
+    position: LoaderPosition,
+    shard_order: Vec<usize>,
+    open: Option<OpenShard>,
+}
+
+impl SequenceStream {
+    pub fn new(set: Arc<ShardSet>, config: LoaderConfig, position: LoaderPosition) -> Self {
+        let shard_order = permutation(
+            set.entries.len(),
+            config.seed,
+            position.epoch,
+            u64::MAX,
+            config.shuffle,
+        );
+        Self {
+            set,
+            config,
+            position,
+            shard_order,
+            open: None,
+        }
+    }
+
+    pub fn position(&self) -> LoaderPosition {
+        self.position
+    }
+
+    /// Opens the shard under the position, skipping shards with no documents; `false` at epoch end.
+    fn ensure_open(&mut self) -> Result<bool> {
+        loop {
+            if self.position.shard >= self.shard_order.len() {
+                return Ok(false);
+            }
+            if self.open.is_none() {
+                let index = self.shard_order[self.position.shard];
+                let rows = self.set.read(index)?;
+                let ranges = rows.document_ranges();
+                let order = permutation(
+                    ranges.len(),
+                    self.config.seed,
+                    self.position.epoch,
+                    index as u64,
+                    self.config.shuffle,
+                );
+                let documents = order.into_iter().map(|i| ranges[i]).collect();
+                self.open = Some(OpenShard { rows, documents });
+            }
+            let open = self.open.as_ref().expect("opened above");
+            if self.position.document < open.documents.len() {
+                return Ok(true);
+            }
+            self.open = None;
+            self.position.shard += 1;
+            self.position.document = 0;
+            self.position.row = 0;
+            self.position.offset = 0;
+        }
+    }
+
+    /// The next sequence of this epoch, or `None` once the epoch is exhausted (the position then
+    /// moves to the start of the next epoch).
+    pub fn next_sequence(&mut self) -> Result<Option<Vec<u32>>> {
+        let seq_len = self.config.seq_len;
+        let mut tokens = Vec::with_capacity(seq_len);
+        tokens.push(CLS_ID);
+        // Room for content, keeping one position for the closing [SEP].
+        while tokens.len() < seq_len - 1 {
+            if !self.ensure_open()? {
+                break;
+            }
+            let open = self.open.as_ref().expect("ensure_open");
+            let p = &mut self.position;
+            let (start, end) = open.documents[p.document];
+            let row = open.rows.columns[0].row(start + p.row);
+            let take = (seq_len - 1 - tokens.len()).min(row.len() - p.offset);
+            tokens.extend_from_slice(&row[p.offset..p.offset + take]);
+            p.offset += take;
+            if p.offset < row.len() {
+                continue;
+            }
+            p.offset = 0;
+            p.row += 1;
+            if start + p.row < end {
+                continue;
+            }
+            p.row = 0;
+            p.document += 1;
+            // The document ended: separate it from the next one if a token of that still fits.
+            if seq_len - 1 - tokens.len() >= 2 && self.ensure_open()? {
+                tokens.push(SEP_ID);
+            } else {
+                break;
+            }
+        }
+        if tokens.len() == 1 {
+            self.start_epoch(self.position.epoch + 1);
+            return Ok(None);
+        }
+        tokens.push(SEP_ID);
+        self.position.sequence += 1;
+        Ok(Some(tokens))
+    }
+
+    fn start_epoch(&mut self, epoch: u64) {
+        self.position = LoaderPosition {
+            epoch,
+            ..LoaderPosition::default()
+        };
+        self.shard_order = permutation(
+            self.set.entries.len(),
+            self.config.seed,
+            epoch,
+            u64::MAX,
+            self.config.shuffle,
+        );
+        self.open = None;
+    }
+
+    /// The next batch, masked, or `None` when the configured number of epochs is done. A batch
+    /// never spans two epochs.
+    pub fn next_batch(&mut self) -> Result<Option<MaskedBatch>> {
+        loop {
+            let epoch = self.position.epoch;
+            if self.config.epochs.is_some_and(|limit| epoch >= limit) {
+                return Ok(None);
+            }
+            let first_sequence = self.position.sequence;
+            let mut originals = Vec::with_capacity(self.config.batch_size);
+            while originals.len() < self.config.batch_size {
+                match self.next_sequence()? {
+                    Some(seq) => originals.push(seq),
+                    None => break,
+                }
+            }
+            if originals.is_empty() {
+                continue;
+            }
+            let masked = originals
+                .iter()
+                .enumerate()
+                .map(|(i, seq)| {
+                    let index = (first_sequence + i as u64) * self.config.world as u64
+                        + self.config.rank as u64;
+                    let mut rng = sequence_rng(self.config.seed, epoch, index);
+                    mask_sequence(seq, &self.set.vocab, &self.config.masking, &mut rng)
+                })
+                .collect();
+            return Ok(Some(MaskedBatch::from_sequences(
+                self.config.seq_len,
+                &originals,
+                masked,
+                &self.set.vocab,
+                epoch,
+                first_sequence,
+                self.position,
+            )));
+        }
+    }
+}
+
+/// Batches prepared on a background thread, at most `prefetch` ahead of the consumer.
+pub struct Loader {
+    receiver: crossbeam_channel::Receiver<Result<MaskedBatch>>,
+    worker: Option<std::thread::JoinHandle<()>>,
+    position: LoaderPosition,
+}
+
+impl Loader {
+    /// Starts streaming at `position` (the default position is the start of epoch 0).
+    pub fn start(set: Arc<ShardSet>, config: LoaderConfig, position: LoaderPosition) -> Self {
+        let (sender, receiver) = crossbeam_channel::bounded(config.prefetch.max(1));
+        let mut stream = SequenceStream::new(set, config, position);
+        let worker = std::thread::spawn(move || {
+            loop {
+                let next = stream.next_batch();
+                let stop = !matches!(next, Ok(Some(_)));
+                let item = match next {
+                    Ok(Some(batch)) => Ok(batch),
+                    Ok(None) => break,
+                    Err(e) => Err(e),
+                };
+                if sender.send(item).is_err() || stop {
+                    break;
+                }
+            }
+        });
+        Self {
+            receiver,
+            worker: Some(worker),
+            position,
+        }
+    }
+
+    /// The position after the last batch this loader handed out: saving it and starting a new
+    /// loader from it continues with the next batch.
+    pub fn position(&self) -> LoaderPosition {
+        self.position
+    }
+}
+
+impl Iterator for Loader {
+    type Item = Result<MaskedBatch>;
+
+    fn next(&mut self) -> Option<Self::Item> {
+        let item = self.receiver.recv().ok()?;
+        if let Ok(batch) = &item {
+            self.position = batch.position_after;
+        }
+        Some(item)
+    }
+}
+
+impl Drop for Loader {
+    fn drop(&mut self) {
+        // Unblock a worker waiting on a full queue, then wait for it to finish.
+        let (_, dead) = crossbeam_channel::bounded(0);
+        drop(std::mem::replace(&mut self.receiver, dead));
+        if let Some(worker) = self.worker.take() {
+            let _ = worker.join();
+        }
+    }
+}

@@ -1,0 +1,11 @@
+//! The data layer: corpora, tokenizer, shards, the streaming loader and masking. It knows nothing
+//! of the model.
+
+pub mod batch;
+pub mod corpus;
+pub mod loader;
+pub mod manifest;
+pub mod masking;
+pub mod prepare;
+pub mod shard;
+pub mod tokenizer;

@@ -1,0 +1,317 @@
+//! `cloze shard`: read corpora, split by document, tokenize on all cores, write shards + manifest.
+//!
+//! Everything is built in a staging directory beside the output and renamed into place at the end,
+//! so a failed run leaves no shard behind and never damages an earlier output.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+
+use anyhow::{Context, Result, anyhow, bail};
+
+use crate::data::corpus::{self, Document, ReadOptions, SourceReport, TextPair};
+use crate::data::manifest::{
+    FORMAT_VERSION, MANIFEST_FILE, Manifest, ShardKind, SplitRule, TOKENIZER_FILE, TokenizerRef,
+};
+use crate::data::shard::ShardWriter;
+use crate::data::tokenizer::ClozeTokenizer;
+use crate::{fsutil, progress};
+
+/// Documents are tokenized together once their text reaches this many bytes.
+const BATCH_BYTES: usize = 4 << 20;
+
+/// What `cloze shard` does.
+#[derive(Clone, Debug)]
+pub struct ShardOptions {
+    pub tokenizer: PathBuf,
+    pub inputs: Vec<PathBuf>,
+    pub out: PathBuf,
+    pub read: ReadOptions,
+    /// Source and target columns: writes translation pairs instead of monolingual rows.
+    pub pair_columns: Option<(String, String)>,
+    pub valid_fraction: f64,
+    pub seed: u64,
+    pub rows_per_shard: usize,
+    /// Replace an existing output directory.
+    pub overwrite: bool,
+}
+
+/// What a completed `cloze shard` wrote.
+#[derive(Debug)]
+pub struct ShardSummary {
+    pub manifest: Manifest,
+    pub text_bytes: u64,
+    pub seconds: f64,
+}
+
+/// A document on its way to a shard: rows of texts (one text per token column).
+struct PendingDoc {
+    id: u64,
+    rows: Vec<Vec<String>>,
+}
+
+/// Whether a document goes to the valid split: a hash of (seed, document id), so the decision is
+/// independent of batching, threads and the other documents.
+pub fn is_valid_document(seed: u64, doc_id: u64, valid_fraction: f64) -> bool {
+    let h = splitmix64(seed ^ splitmix64(doc_id.wrapping_add(0x5EED)));
+    ((h >> 11) as f64 / (1u64 << 53) as f64) < valid_fraction
+}
+
+pub(crate) fn splitmix64(mut x: u64) -> u64 {
+    x = x.wrapping_add(0x9E37_79B9_7F4A_7C15);
+    x = (x ^ (x >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+    x = (x ^ (x >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+    x ^ (x >> 31)
+}
+
+fn check_options(options: &ShardOptions) -> Result<()> {
+    if !(0.0..1.0).contains(&options.valid_fraction) {
+        bail!(
+            "--valid-fraction must be in [0, 1), got {}",
+            options.valid_fraction
+        );
+    }
+    if options.rows_per_shard == 0 {
+        bail!("--rows-per-shard must be at least 1");
+    }
+    corpus::check_inputs(&options.inputs)?;
+    if options.out.exists() {
+        let non_empty = std::fs::read_dir(&options.out)
+            .with_context(|| format!("cannot read {}", options.out.display()))?
+            .next()
+            .is_some();
+        if non_empty && !options.overwrite {
+            bail!(
+                "{} already exists and is not empty; pass --overwrite to replace it",
+                options.out.display()
+            );
+        }
+    }
+    Ok(())
+}
+
+/// Runs the whole `cloze shard` stage.
+pub fn write_shards(options: &ShardOptions) -> Result<ShardSummary> {
+    check_options(options)?;
+    let started = std::time::Instant::now();
+    let tokenizer = ClozeTokenizer::load(&options.tokenizer)?;
+    let staging = staging_dir(&options.out);
+    let _ = std::fs::remove_dir_all(&staging);
+    std::fs::create_dir_all(&staging)
+        .with_context(|| format!("cannot create {}", staging.display()))?;
+    let result = build(options, &tokenizer, &staging);
+    let outcome = result.and_then(|(manifest, text_bytes)| {
+        if options.out.exists() {
+            std::fs::remove_dir_all(&options.out)
+                .with_context(|| format!("cannot replace {}", options.out.display()))?;
+        }
+        std::fs::rename(&staging, &options.out).with_context(|| {
+            format!(
+                "cannot rename {} to {}",
+                staging.display(),
+                options.out.display()
+            )
+        })?;
+        Ok(ShardSummary {
+            manifest,
+            text_bytes,
+            seconds: started.elapsed().as_secs_f64(),
+        })
+    });
+    if outcome.is_err() {
+        let _ = std::fs::remove_dir_all(&staging);
+    }
+    outcome
+}
+
+fn staging_dir(out: &Path) -> PathBuf {
+    let name = out
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_else(|| "shards".into());
+    out.with_file_name(format!(".{name}.partial-{}", std::process::id()))
+}
+
+fn build(
+    options: &ShardOptions,
+    tokenizer: &ClozeTokenizer,
+    staging: &Path,
+) -> Result<(Manifest, u64)> {
+    let kind = if options.pair_columns.is_some() {
+        ShardKind::Pairs
+    } else {
+        ShardKind::Monolingual
+    };
+    let sha = tokenizer.sha256();
+    let mut train = ShardWriter::new(staging, "train", kind, sha, options.rows_per_shard)?;
+    let mut valid = ShardWriter::new(staging, "valid", kind, sha, options.rows_per_shard)?;
+    let total: u64 = options
+        .inputs
+        .iter()
+        .map(|p| std::fs::metadata(p).map(|m| m.len()).unwrap_or(0))
+        .sum();
+    let bar = progress::bytes_bar(total, "sharding");
+
+    // Reading runs on its own thread so that it overlaps tokenization, which uses every core.
+    let (sender, receiver) = crossbeam_channel::bounded::<(Vec<PendingDoc>, u64)>(2);
+    let reader = {
+        let options = options.clone();
+        std::thread::spawn(move || {
+            read_batches(&options, |batch, bytes| {
+                sender
+                    .send((batch, bytes))
+                    .map_err(|_| anyhow!("sharding stopped early"))
+            })
+        })
+    };
+    let mut text_bytes = 0u64;
+    let written = (|| -> Result<()> {
+        for (batch, bytes) in receiver.iter() {
+            write_batch(tokenizer, batch, options, &mut train, &mut valid)?;
+            text_bytes += bytes;
+            bar.inc(bytes);
+        }
+        Ok(())
+    })();
+    // Dropping the receiver first lets a blocked reader see the hang-up and stop.
+    drop(receiver);
+    let sources = reader
+        .join()
+        .map_err(|_| anyhow!("the reading thread panicked"))?;
+    written?;
+    let sources = sources?;
+    bar.finish_and_clear();
+
+    let mut shards = BTreeMap::new();
+    shards.insert("train".to_owned(), train.finish()?);
+    shards.insert("valid".to_owned(), valid.finish()?);
+    if shards.values().all(|s| s.is_empty()) {
+        bail!("no tokens were produced from the inputs");
+    }
+    std::fs::copy(&options.tokenizer, staging.join(TOKENIZER_FILE)).with_context(|| {
+        format!(
+            "cannot copy {} into the shard directory",
+            options.tokenizer.display()
+        )
+    })?;
+    let manifest = Manifest {
+        format_version: FORMAT_VERSION,
+        kind,
+        tokenizer: TokenizerRef {
+            file: TOKENIZER_FILE.into(),
+            sha256: sha.to_owned(),
+            vocab_size: tokenizer.vocab_size(),
+        },
+        split: SplitRule {
+            seed: options.seed,
+            valid_fraction: options.valid_fraction,
+            unit: "document".into(),
+        },
+        sources,
+        shards,
+    };
+    let json = serde_json::to_string_pretty(&manifest)?;
+    fsutil::write_atomic(&staging.join(MANIFEST_FILE), json.as_bytes())?;
+    Ok((manifest, text_bytes))
+}
+
+/// Reads every input in order and hands over documents in batches of about [`BATCH_BYTES`].
+fn read_batches(
+    options: &ShardOptions,
+    mut send: impl FnMut(Vec<PendingDoc>, u64) -> Result<()>,
+) -> Result<Vec<SourceReport>> {
+    let mut next_id = 0u64;
+    let mut batch = Vec::new();
+    let mut batch_bytes = 0usize;
+    let mut reports = Vec::new();
+    for path in &options.inputs {
+        let mut push = |rows: Vec<Vec<String>>| -> Result<()> {
+            batch_bytes += rows.iter().flatten().map(String::len).sum::<usize>();
+            batch.push(PendingDoc { id: next_id, rows });
+            next_id += 1;
+            if batch_bytes >= BATCH_BYTES {
+                send(
+                    std::mem::take(&mut batch),
+                    std::mem::take(&mut batch_bytes) as u64,
+                )?;
+            }
+            Ok(())
+        };
+        let report = match &options.pair_columns {
+            Some((src, tgt)) => corpus::read_pairs(
+                path,
+                src,
+                tgt,
+                options.read.max_line_bytes,
+                |p: TextPair| push(vec![vec![p.src, p.tgt]]),
+            )?,
+            None => corpus::read_documents(path, &options.read, |d: Document| {
+                push(d.segments.into_iter().map(|s| vec![s]).collect())
+            })?,
+        };
+        if let Some(summary) = report.skipped_summary() {
+            tracing::warn!("{summary}");
+        }
+        reports.push(report);
+    }
+    if !batch.is_empty() {
+        send(batch, batch_bytes as u64)?;
+    }
+    Ok(reports)
+}
+
+fn write_batch(
+    tokenizer: &ClozeTokenizer,
+    batch: Vec<PendingDoc>,
+    options: &ShardOptions,
+    train: &mut ShardWriter,
+    valid: &mut ShardWriter,
+) -> Result<()> {
+    let columns = batch
+        .first()
+        .map_or(1, |d| d.rows.first().map_or(1, Vec::len));
+    let texts: Vec<String> = batch
+        .iter()
+        .flat_map(|d| d.rows.iter().flatten().cloned())
+        .collect();
+    let ids = tokenizer.encode_batch(texts)?;
+    let mut next = ids.iter();
+    for doc in &batch {
+        let writer = if is_valid_document(options.seed, doc.id, options.valid_fraction) {
+            &mut *valid
+        } else {
+            &mut *train
+        };
+        let mut wrote = false;
+        for _ in &doc.rows {
+            let row: Vec<&[u32]> = (0..columns)
+                .map(|_| next.next().map(Vec::as_slice).unwrap_or(&[]))
+                .collect();
+            // A row with no tokens in some column carries nothing to learn from.
+            if row.iter().all(|r| !r.is_empty()) {
+                writer.push_row(doc.id, &row);
+                wrote = true;
+            }
+        }
+        if wrote {
+            writer.end_document()?;
+        }
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_split_fraction_is_close_to_the_request() {
+        let valid = (0..100_000u64)
+            .filter(|&d| is_valid_document(7, d, 0.1))
+            .count();
+        assert!((9_500..10_500).contains(&valid), "{valid}");
+        let other_seed = (0..1000u64)
+            .filter(|&d| is_valid_document(7, d, 0.1) != is_valid_document(8, d, 0.1))
+            .count();
+        assert!(other_seed > 100);
+    }
+}

@@ -1,0 +1,403 @@
+//! One WordPiece vocabulary for Korean and English, trained and applied with HF `tokenizers`.
+//!
+//! The pipeline keeps whitespace (a `▁` marks a word start, as in SentencePiece) instead of BERT's
+//! whitespace split, so that `decode(encode(x))` gives `x` back: after NFC in `nfd` mode, and up to
+//! lowercasing and control characters (removed, other whitespace becomes a space) in every mode.
+//! Continuation pieces carry the `##` prefix, which also tells whole-word masking where words are.
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+
+use anyhow::{Context, Result, anyhow, bail};
+use serde::{Deserialize, Serialize};
+use sha2::{Digest, Sha256};
+use tokenizers::decoders::DecoderWrapper;
+use tokenizers::decoders::metaspace::Metaspace as MetaspaceDecoder;
+use tokenizers::decoders::sequence::Sequence as DecoderSequence;
+use tokenizers::models::TrainerWrapper;
+use tokenizers::models::wordpiece::{WordPiece, WordPieceTrainer};
+use tokenizers::normalizers::bert::BertNormalizer;
+use tokenizers::normalizers::replace::Replace;
+use tokenizers::normalizers::unicode::{NFC, NFD};
+use tokenizers::normalizers::{NormalizerWrapper, Sequence as NormalizerSequence};
+use tokenizers::pre_tokenizers::PreTokenizerWrapper;
+use tokenizers::pre_tokenizers::metaspace::{Metaspace, PrependScheme};
+use tokenizers::pre_tokenizers::punctuation::Punctuation;
+use tokenizers::pre_tokenizers::sequence::Sequence as PreTokenizerSequence;
+use tokenizers::processors::template::TemplateProcessing;
+use tokenizers::{AddedToken, SplitDelimiterBehavior, Tokenizer};
+
+use crate::data::corpus::{self, ReadOptions};
+use crate::progress;
+
+/// The special tokens, in id order: `[PAD]` is 0 and `[EOS]` is 6 in every cloze vocabulary.
+pub const SPECIAL_TOKENS: [&str; 7] = [
+    "[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]", "[BOS]", "[EOS]",
+];
+pub const PAD_ID: u32 = 0;
+pub const UNK_ID: u32 = 1;
+pub const CLS_ID: u32 = 2;
+pub const SEP_ID: u32 = 3;
+pub const MASK_ID: u32 = 4;
+pub const BOS_ID: u32 = 5;
+pub const EOS_ID: u32 = 6;
+/// Marks a piece that continues the word of the piece before it.
+pub const CONTINUATION_PREFIX: &str = "##";
+/// Stands for a space inside tokens, so that decoding restores whitespace exactly.
+const SPACE_MARK: char = '▁';
+
+/// How Unicode text is normalised before it is split into pieces.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize, clap::ValueEnum)]
+#[serde(rename_all = "lowercase")]
+pub enum Normalization {
+    /// Canonical decomposition: Hangul syllables become jamo, so any syllable can be spelled with
+    /// pieces. Measured on held-out Korean (vocab 8k): 0.0% `[UNK]`, against 0.5% with `nfc`.
+    #[default]
+    Nfd,
+    /// Canonical composition: Hangul syllables stay whole; unseen syllables become `[UNK]`.
+    Nfc,
+}
+
+/// Everything that decides the trained vocabulary.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct TokenizerConfig {
+    pub vocab_size: usize,
+    pub min_frequency: u64,
+    pub normalization: Normalization,
+    pub lowercase: bool,
+}
+
+impl Default for TokenizerConfig {
+    fn default() -> Self {
+        Self {
+            vocab_size: 8192,
+            min_frequency: 2,
+            normalization: Normalization::Nfd,
+            lowercase: false,
+        }
+    }
+}
+
+/// A summary of one training run.
+#[derive(Clone, Debug, Serialize)]
+pub struct TrainingReport {
+    pub sources: Vec<corpus::SourceReport>,
+    pub bytes: u64,
+    pub segments: u64,
+    pub vocab_size: usize,
+    pub seconds: f64,
+}
+
+fn untrained_tokenizer(config: &TokenizerConfig) -> Result<Tokenizer> {
+    let mut tokenizer = Tokenizer::new(
+        WordPiece::builder()
+            .unk_token(SPECIAL_TOKENS[UNK_ID as usize].into())
+            .continuing_subword_prefix(CONTINUATION_PREFIX.into())
+            .build()
+            .map_err(|e| anyhow!("{e}"))?,
+    );
+    let unicode: NormalizerWrapper = match config.normalization {
+        Normalization::Nfd => NFD.into(),
+        Normalization::Nfc => NFC.into(),
+    };
+    tokenizer.with_normalizer(Some(NormalizerSequence::new(vec![
+        // CJK ideographs are not padded with spaces: that would break the round trip.
+        BertNormalizer::new(true, false, Some(false), config.lowercase).into(),
+        unicode,
+    ])));
+    tokenizer.with_pre_tokenizer(Some(PreTokenizerSequence::new(vec![
+        PreTokenizerWrapper::Metaspace(Metaspace::new(SPACE_MARK, PrependScheme::Always, true)),
+        PreTokenizerWrapper::Punctuation(Punctuation::new(SplitDelimiterBehavior::Isolated)),
+    ])));
+    tokenizer.with_decoder(Some(DecoderSequence::new(vec![
+        DecoderWrapper::Replace(Replace::new(CONTINUATION_PREFIX, "").map_err(|e| anyhow!("{e}"))?),
+        DecoderWrapper::Metaspace(MetaspaceDecoder::new(
+            SPACE_MARK,
+            PrependScheme::Always,
+            true,
+        )),
+    ])));
+    tokenizer.with_post_processor(Some(
+        TemplateProcessing::builder()
+            .try_single("[CLS] $A [SEP]")
+            .map_err(|e| anyhow!("{e}"))?
+            .try_pair("[CLS] $A [SEP] $B:1 [SEP]:1")
+            .map_err(|e| anyhow!("{e}"))?
+            .special_tokens(vec![("[CLS]", CLS_ID), ("[SEP]", SEP_ID)])
+            .build()?,
+    ));
+    Ok(tokenizer)
+}
+
+/// Trains a vocabulary on every segment of `inputs` and writes it to `out` (a `tokenizer.json`).
+pub fn train_tokenizer(
+    inputs: &[PathBuf],
+    read: &ReadOptions,
+    config: &TokenizerConfig,
+    out: &Path,
+) -> Result<TrainingReport> {
+    if config.vocab_size <= SPECIAL_TOKENS.len() {
+        bail!(
+            "vocab size {} is too small: it must exceed the {} special tokens",
+            config.vocab_size,
+            SPECIAL_TOKENS.len()
+        );
+    }
+    corpus::check_inputs(inputs)?;
+    let started = std::time::Instant::now();
+    let mut tokenizer = untrained_tokenizer(config)?;
+    let mut trainer: TrainerWrapper = WordPieceTrainer::builder()
+        .vocab_size(config.vocab_size)
+        .min_frequency(config.min_frequency)
+        .special_tokens(
+            SPECIAL_TOKENS
+                .iter()
+                .map(|t| AddedToken::from(*t, true))
+                .collect(),
+        )
+        .continuing_subword_prefix(CONTINUATION_PREFIX.into())
+        .show_progress(false)
+        .build()
+        .into();
+
+    let total_bytes: u64 = inputs
+        .iter()
+        .map(|p| std::fs::metadata(p).map(|m| m.len()).unwrap_or(0))
+        .sum();
+    let bar = progress::bytes_bar(total_bytes, "reading");
+    let (sender, receiver) = crossbeam_channel::bounded::<String>(4096);
+    let segments = Arc::new(AtomicU64::new(0));
+    let reader = {
+        let inputs = inputs.to_vec();
+        let read = read.clone();
+        let bar = bar.clone();
+        let segments = segments.clone();
+        std::thread::spawn(move || -> Result<Vec<corpus::SourceReport>> {
+            let mut reports = Vec::new();
+            for path in &inputs {
+                let file_bytes = std::fs::metadata(path).map(|m| m.len()).unwrap_or(0);
+                let report = corpus::read_documents(path, &read, |doc| {
+                    for segment in doc.segments {
+                        segments.fetch_add(1, Ordering::Relaxed);
+                        sender
+                            .send(segment)
+                            .map_err(|_| anyhow!("tokenizer training stopped early"))?;
+                    }
+                    Ok(())
+                })?;
+                bar.inc(file_bytes);
+                if let Some(summary) = report.skipped_summary() {
+                    tracing::warn!("{summary}");
+                }
+                reports.push(report);
+            }
+            bar.set_message("building the vocabulary");
+            Ok(reports)
+        })
+    };
+    let trained = tokenizer.train(&mut trainer, receiver.into_iter());
+    let sources = reader
+        .join()
+        .map_err(|_| anyhow!("the reading thread panicked"))??;
+    trained.map_err(|e| anyhow!("tokenizer training failed: {e}"))?;
+    bar.finish_and_clear();
+
+    check_special_ids(&tokenizer, out)?;
+    if let Some(parent) = out.parent().filter(|p| !p.as_os_str().is_empty()) {
+        std::fs::create_dir_all(parent)
+            .with_context(|| format!("cannot create {}", parent.display()))?;
+    }
+    let json = tokenizer
+        .to_string(true)
+        .map_err(|e| anyhow!("cannot serialise the tokenizer: {e}"))?;
+    crate::fsutil::write_atomic(out, json.as_bytes())?;
+    Ok(TrainingReport {
+        bytes: sources.iter().map(|s| s.bytes).sum(),
+        segments: segments.load(Ordering::Relaxed),
+        sources,
+        vocab_size: tokenizer.get_vocab_size(true),
+        seconds: started.elapsed().as_secs_f64(),
+    })
+}
+
+fn check_special_ids(tokenizer: &Tokenizer, path: &Path) -> Result<()> {
+    for (id, token) in SPECIAL_TOKENS.iter().enumerate() {
+        if tokenizer.token_to_id(token) != Some(id as u32) {
+            bail!(
+                "{}: special token {token} must have id {id}, has {:?}; this is not a cloze tokenizer",
+                path.display(),
+                tokenizer.token_to_id(token)
+            );
+        }
+    }
+    Ok(())
+}
+
+/// A trained tokenizer with what the data pipeline needs to know about its vocabulary.
+#[derive(Clone)]
+pub struct ClozeTokenizer {
+    inner: Tokenizer,
+    sha256: String,
+    /// `true` for `##` pieces, which continue the previous piece's word.
+    continuation: Vec<bool>,
+}
+
+impl ClozeTokenizer {
+    /// Loads a `tokenizer.json`, checking that the special tokens sit at their fixed ids.
+    pub fn load(path: &Path) -> Result<Self> {
+        let bytes = std::fs::read(path)
+            .with_context(|| format!("cannot read tokenizer {}", path.display()))?;
+        let inner = Tokenizer::from_bytes(&bytes)
+            .map_err(|e| anyhow!("{}: not a valid tokenizer.json: {e}", path.display()))?;
+        check_special_ids(&inner, path)?;
+        let vocab_size = inner.get_vocab_size(true);
+        let mut continuation = vec![false; vocab_size];
+        for (token, id) in inner.get_vocab(true) {
+            if let Some(slot) = continuation.get_mut(id as usize) {
+                *slot = token.starts_with(CONTINUATION_PREFIX)
+                    && token.len() > CONTINUATION_PREFIX.len();
+            }
+        }
+        Ok(Self {
+            inner,
+            sha256: sha256_hex(&bytes),
+            continuation,
+        })
+    }
+
+    pub fn sha256(&self) -> &str {
+        &self.sha256
+    }
+
+    pub fn vocab_size(&self) -> usize {
+        self.continuation.len()
+    }
+
+    pub fn vocab(&self) -> VocabInfo {
+        VocabInfo {
+            vocab_size: self.vocab_size(),
+            continuation: self.continuation.clone(),
+        }
+    }
+
+    /// Ids of each text, without `[CLS]`/`[SEP]`; parallel over all cores.
+    pub fn encode_batch(&self, texts: Vec<String>) -> Result<Vec<Vec<u32>>> {
+        let encodings = self
+            .inner
+            .encode_batch_fast(texts, false)
+            .map_err(|e| anyhow!("tokenization failed: {e}"))?;
+        Ok(encodings
+            .into_iter()
+            .map(|e| e.get_ids().to_vec())
+            .collect())
+    }
+
+    pub fn decode(&self, ids: &[u32]) -> Result<String> {
+        self.inner
+            .decode(ids, false)
+            .map_err(|e| anyhow!("decoding failed: {e}"))
+    }
+
+    pub fn token(&self, id: u32) -> String {
+        self.inner
+            .id_to_token(id)
+            .unwrap_or_else(|| format!("<id {id}>"))
+    }
+
+    pub fn inner(&self) -> &Tokenizer {
+        &self.inner
+    }
+}
+
+/// The facts about a vocabulary that masking needs, without the tokenizer itself.
+#[derive(Clone, Debug)]
+pub struct VocabInfo {
+    pub vocab_size: usize,
+    pub continuation: Vec<bool>,
+}
+
+impl VocabInfo {
+    /// Special tokens are the fixed ids `0..7`; they are never masked nor drawn as random tokens.
+    pub fn is_special(&self, id: u32) -> bool {
+        (id as usize) < SPECIAL_TOKENS.len()
+    }
+
+    pub fn is_continuation(&self, id: u32) -> bool {
+        self.continuation.get(id as usize).copied().unwrap_or(false)
+    }
+}
+
+pub fn sha256_hex(bytes: &[u8]) -> String {
+    hex::encode(Sha256::digest(bytes))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use unicode_normalization::UnicodeNormalization;
+
+    fn train_small(dir: &Path, config: &TokenizerConfig) -> ClozeTokenizer {
+        let input = dir.join("in.txt");
+        std::fs::write(
+            &input,
+            "어제 카페 갔었어 거기 사람 많더라\nI went to the cafe, there were many people there.\n\
+             파일(F)을 저장하시겠습니까?\nSave the file (F) now?\n",
+        )
+        .unwrap();
+        let out = dir.join("tok.json");
+        let cfg = TokenizerConfig {
+            vocab_size: 300,
+            min_frequency: 1,
+            ..config.clone()
+        };
+        train_tokenizer(&[input], &ReadOptions::default(), &cfg, &out).unwrap();
+        ClozeTokenizer::load(&out).unwrap()
+    }
+
+    #[test]
+    fn special_tokens_have_fixed_ids_and_text_round_trips() {
+        let dir = tempfile::tempdir().unwrap();
+        for normalization in [Normalization::Nfd, Normalization::Nfc] {
+            let config = TokenizerConfig {
+                normalization,
+                ..TokenizerConfig::default()
+            };
+            let tok = train_small(dir.path(), &config);
+            for (id, token) in SPECIAL_TOKENS.iter().enumerate() {
+                assert_eq!(tok.token(id as u32), *token);
+            }
+            for line in [
+                "어제 카페 갔었어 거기 사람 많더라",
+                "파일(F)을 저장하시겠습니까?",
+                "Save the  file (F) now?",
+            ] {
+                let ids = tok.encode_batch(vec![line.into()]).unwrap().remove(0);
+                assert!(!ids.contains(&UNK_ID), "{line}: {ids:?}");
+                let back: String = tok.decode(&ids).unwrap().nfc().collect();
+                assert_eq!(back, line, "{normalization:?}");
+            }
+        }
+    }
+
+    #[test]
+    fn continuation_pieces_are_recognised() {
+        let dir = tempfile::tempdir().unwrap();
+        let tok = train_small(dir.path(), &TokenizerConfig::default());
+        let vocab = tok.vocab();
+        let ids = tok.encode_batch(vec!["people".into()]).unwrap().remove(0);
+        assert!(!vocab.is_continuation(ids[0]));
+        assert!(ids[1..].iter().all(|&i| vocab.is_continuation(i)));
+    }
+
+    #[test]
+    fn a_foreign_tokenizer_is_refused() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("t.json");
+        let mut tok = untrained_tokenizer(&TokenizerConfig::default()).unwrap();
+        tok.add_special_tokens(&[AddedToken::from("[MASK]", true)]);
+        std::fs::write(&path, tok.to_string(false).unwrap()).unwrap();
+        let err = format!("{:#}", ClozeTokenizer::load(&path).err().unwrap());
+        assert!(err.contains("t.json") && err.contains("[PAD]"), "{err}");
+    }
+}

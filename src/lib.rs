@@ -1,0 +1,6 @@
+//! cloze: pretrain a Transformer encoder with masked-language modelling and reuse it for
+//! translation. The binary's subcommands are thin wrappers over this library.
+
+pub mod data;
+pub mod fsutil;
+pub mod progress;

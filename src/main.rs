@@ -1,0 +1,275 @@
+//! The `cloze` command line: parses arguments and calls the library.
+
+use std::io::Write;
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use anyhow::{Context, Result};
+use clap::{Args, Parser, Subcommand};
+use cloze::data::corpus::{DEFAULT_MAX_LINE_BYTES, DocBoundary, ReadOptions};
+use cloze::data::loader::{LoaderConfig, LoaderPosition, SequenceStream, ShardSet};
+use cloze::data::masking::MaskingConfig;
+use cloze::data::prepare::{ShardOptions, write_shards};
+use cloze::data::tokenizer::{ClozeTokenizer, Normalization, TokenizerConfig, train_tokenizer};
+
+#[derive(Parser)]
+#[command(
+    name = "cloze",
+    version,
+    about = "Pretrain a Transformer encoder with masked-language modelling and reuse it for translation."
+)]
+struct Cli {
+    /// Log level: error, warn, info, debug or trace (RUST_LOG overrides it).
+    #[arg(long, global = true, default_value = "info")]
+    log: String,
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Train and manage tokenizers.
+    #[command(subcommand)]
+    Tokenizer(TokenizerCommand),
+    /// Tokenize corpora into Arrow IPC shards with a manifest, split into train and valid by document.
+    Shard(ShardArgs),
+    /// Print masked batches as the model would see them, one JSON object per sequence.
+    Inspect(InspectArgs),
+}
+
+#[derive(Subcommand)]
+enum TokenizerCommand {
+    /// Train a WordPiece vocabulary (one for Korean and English) and write tokenizer.json.
+    Train(TrainTokenizerArgs),
+}
+
+/// How input files are read (all commands that take --input).
+#[derive(Args)]
+struct ReadArgs {
+    /// Column to read from tabular inputs (.tsv, .csv, .parquet, .jsonl); repeat for several, which
+    /// then form one document per row. Default: the file's only text column. Ignored for .txt.
+    #[arg(long = "column", value_name = "NAME")]
+    columns: Vec<String>,
+    /// Document boundaries in .txt inputs: `auto` uses blank lines if the file has any, else lines.
+    #[arg(long, value_enum, default_value_t = DocBoundary::Auto)]
+    doc_boundary: DocBoundary,
+    /// Lines longer than this many bytes are skipped with a warning and counted in the summary.
+    #[arg(long, default_value_t = DEFAULT_MAX_LINE_BYTES, value_name = "BYTES")]
+    max_line_bytes: usize,
+}
+
+impl ReadArgs {
+    fn options(&self) -> ReadOptions {
+        ReadOptions {
+            columns: self.columns.clone(),
+            max_line_bytes: self.max_line_bytes,
+            doc_boundary: self.doc_boundary,
+        }
+    }
+}
+
+#[derive(Args)]
+struct TrainTokenizerArgs {
+    /// Input files: .txt (one sentence a line, blank line between documents), .tsv, .csv,
+    /// .parquet, .jsonl, each optionally gzip-compressed.
+    #[arg(long = "input", required = true, num_args = 1.., value_name = "FILE")]
+    inputs: Vec<PathBuf>,
+    /// Vocabulary size, the 7 special tokens included.
+    #[arg(long, default_value_t = TokenizerConfig::default().vocab_size)]
+    vocab_size: usize,
+    /// Pieces seen fewer times than this are not added.
+    #[arg(long, default_value_t = TokenizerConfig::default().min_frequency)]
+    min_frequency: u64,
+    /// Unicode normalization: `nfd` splits Hangul into jamo (almost no [UNK]), `nfc` keeps syllables.
+    #[arg(long, value_enum, default_value_t = Normalization::default())]
+    normalization: Normalization,
+    /// Lowercase all text (decoding then gives lowercase text back).
+    #[arg(long)]
+    lowercase: bool,
+    /// Where to write tokenizer.json.
+    #[arg(long, value_name = "FILE")]
+    out: PathBuf,
+    #[command(flatten)]
+    read: ReadArgs,
+}
+
+#[derive(Args)]
+struct ShardArgs {
+    /// The tokenizer.json to encode with; it is copied into the output directory.
+    #[arg(long, value_name = "FILE")]
+    tokenizer: PathBuf,
+    /// Input files (formats as for `tokenizer train`).
+    #[arg(long = "input", required = true, num_args = 1.., value_name = "FILE")]
+    inputs: Vec<PathBuf>,
+    /// Output directory: train/shard-NNNNN.arrow, valid/..., manifest.json, tokenizer.json.
+    #[arg(long, value_name = "DIR")]
+    out: PathBuf,
+    /// Source column of translation pairs; with --tgt-column, writes pair shards (src_ids, tgt_ids).
+    #[arg(long, requires = "tgt_column", value_name = "NAME")]
+    src_column: Option<String>,
+    /// Target column of translation pairs.
+    #[arg(long, requires = "src_column", value_name = "NAME")]
+    tgt_column: Option<String>,
+    /// Fraction of documents held out in the valid split (whole documents, chosen by hash).
+    #[arg(long, default_value_t = 0.01)]
+    valid_fraction: f64,
+    /// Seed of the train/valid split.
+    #[arg(long, default_value_t = 0)]
+    seed: u64,
+    /// Rows per shard; a shard closes at the first document boundary past this.
+    #[arg(long, default_value_t = 100_000)]
+    rows_per_shard: usize,
+    /// Replace the output directory if it exists (only once the new shards are complete).
+    #[arg(long)]
+    overwrite: bool,
+    #[command(flatten)]
+    read: ReadArgs,
+}
+
+#[derive(Args)]
+struct InspectArgs {
+    /// A directory written by `cloze shard`.
+    #[arg(long, value_name = "DIR")]
+    shards: PathBuf,
+    /// Which split to read.
+    #[arg(long, default_value = "train")]
+    split: String,
+    /// Sequence length, [CLS] and [SEP] included.
+    #[arg(long, default_value_t = 128)]
+    seq_len: usize,
+    /// Sequences per batch.
+    #[arg(long, default_value_t = 8)]
+    batch_size: usize,
+    /// How many batches to print.
+    #[arg(long, default_value_t = 1)]
+    batches: usize,
+    /// Seed of the shard/document order and of the masks.
+    #[arg(long, default_value_t = 0)]
+    seed: u64,
+    /// Fraction of candidate tokens selected for prediction.
+    #[arg(long, default_value_t = MaskingConfig::default().mask_prob)]
+    mask_prob: f64,
+    /// Select whole words (all pieces of a word or none).
+    #[arg(long)]
+    whole_word: bool,
+    /// Read shards and documents in stored order instead of the seeded shuffle.
+    #[arg(long)]
+    no_shuffle: bool,
+}
+
+fn main() {
+    let cli = Cli::parse();
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(&cli.log));
+    tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .with_target(false)
+        .without_time()
+        .init();
+    if let Err(error) = run(cli.command) {
+        eprintln!("error: {error:#}");
+        std::process::exit(1);
+    }
+}
+
+fn run(command: Command) -> Result<()> {
+    match command {
+        Command::Tokenizer(TokenizerCommand::Train(args)) => tokenizer_train(args),
+        Command::Shard(args) => shard(args),
+        Command::Inspect(args) => inspect(args),
+    }
+}
+
+fn tokenizer_train(args: TrainTokenizerArgs) -> Result<()> {
+    let config = TokenizerConfig {
+        vocab_size: args.vocab_size,
+        min_frequency: args.min_frequency,
+        normalization: args.normalization,
+        lowercase: args.lowercase,
+    };
+    let report = train_tokenizer(&args.inputs, &args.read.options(), &config, &args.out)?;
+    for source in &report.sources {
+        if let Some(summary) = source.skipped_summary() {
+            eprintln!("{summary}");
+        }
+    }
+    eprintln!(
+        "wrote {} (vocab {}) from {} segments, {:.1} MB in {:.1}s",
+        args.out.display(),
+        report.vocab_size,
+        report.segments,
+        report.bytes as f64 / 1e6,
+        report.seconds
+    );
+    Ok(())
+}
+
+fn shard(args: ShardArgs) -> Result<()> {
+    let options = ShardOptions {
+        tokenizer: args.tokenizer,
+        inputs: args.inputs,
+        out: args.out.clone(),
+        read: args.read.options(),
+        pair_columns: args.src_column.zip(args.tgt_column),
+        valid_fraction: args.valid_fraction,
+        seed: args.seed,
+        rows_per_shard: args.rows_per_shard,
+        overwrite: args.overwrite,
+    };
+    let summary = write_shards(&options)?;
+    for source in &summary.manifest.sources {
+        if let Some(skipped) = source.skipped_summary() {
+            eprintln!("{skipped}");
+        }
+    }
+    for (split, entries) in &summary.manifest.shards {
+        eprintln!(
+            "{split}: {} shards, {} documents, {} rows, {} tokens",
+            entries.len(),
+            entries.iter().map(|e| e.documents).sum::<u64>(),
+            entries.iter().map(|e| e.rows).sum::<u64>(),
+            entries.iter().map(|e| e.tokens).sum::<u64>()
+        );
+    }
+    eprintln!(
+        "wrote {} from {:.1} MB of text in {:.1}s",
+        args.out.display(),
+        summary.text_bytes as f64 / 1e6,
+        summary.seconds
+    );
+    Ok(())
+}
+
+fn inspect(args: InspectArgs) -> Result<()> {
+    let config = LoaderConfig {
+        split: args.split,
+        seq_len: args.seq_len,
+        batch_size: args.batch_size,
+        seed: args.seed,
+        masking: MaskingConfig {
+            mask_prob: args.mask_prob,
+            whole_word: args.whole_word,
+            ..MaskingConfig::default()
+        },
+        shuffle: !args.no_shuffle,
+        epochs: Some(1),
+        ..LoaderConfig::default()
+    };
+    let set = ShardSet::open(&args.shards, &config)?;
+    let tokenizer = ClozeTokenizer::load(&set.manifest().tokenizer_path(&args.shards))?;
+    let mut stream = SequenceStream::new(Arc::new(set), config, LoaderPosition::default());
+    let stdout = std::io::stdout();
+    let mut out = std::io::BufWriter::new(stdout.lock());
+    for _ in 0..args.batches {
+        let Some(batch) = stream.next_batch()? else {
+            break;
+        };
+        for row in 0..batch.batch_size {
+            let line = batch.sequence_json(row, |id| tokenizer.token(id));
+            serde_json::to_writer(&mut out, &line)?;
+            writeln!(out)?;
+        }
+    }
+    out.flush().context("cannot write to standard output")
+}

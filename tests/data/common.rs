@@ -1,0 +1,113 @@
+//! A tokenizer and shards built once from `data/` and shared by every test of this binary.
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+use std::sync::OnceLock;
+
+use cloze::data::corpus::ReadOptions;
+use cloze::data::prepare::{ShardOptions, write_shards};
+use cloze::data::tokenizer::{TokenizerConfig, train_tokenizer};
+
+pub struct Fixture {
+    pub tokenizer: PathBuf,
+    /// Monolingual shards of Korean UI text and the English Bible.
+    pub shards: PathBuf,
+}
+
+pub fn data(name: &str) -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("data")
+        .join(name)
+}
+
+pub fn fixture() -> &'static Fixture {
+    static FIXTURE: OnceLock<Fixture> = OnceLock::new();
+    FIXTURE.get_or_init(|| {
+        let dir = Path::new(env!("CARGO_TARGET_TMPDIR")).join("data-fixture");
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(&dir).unwrap();
+        let inputs = vec![data("ko.ui-docs.txt.gz"), data("en.bible-web.txt.gz")];
+        let tokenizer = dir.join("tokenizer.json");
+        train_tokenizer(
+            &inputs,
+            &ReadOptions::default(),
+            &TokenizerConfig::default(),
+            &tokenizer,
+        )
+        .expect("tokenizer training");
+        let shards = dir.join("shards");
+        write_shards(&ShardOptions {
+            tokenizer: tokenizer.clone(),
+            inputs,
+            out: shards.clone(),
+            read: ReadOptions::default(),
+            pair_columns: None,
+            valid_fraction: 0.05,
+            seed: 0,
+            rows_per_shard: 5000,
+            overwrite: false,
+        })
+        .expect("sharding");
+        Fixture { tokenizer, shards }
+    })
+}
+
+/// A fresh directory for one test.
+pub fn scratch(name: &str) -> PathBuf {
+    let dir = Path::new(env!("CARGO_TARGET_TMPDIR"))
+        .join("scratch")
+        .join(name);
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    dir
+}
+
+pub fn cloze(args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_cloze"))
+        .args(args)
+        .output()
+        .expect("run cloze")
+}
+
+pub fn stderr(output: &Output) -> String {
+    String::from_utf8_lossy(&output.stderr).into_owned()
+}
+
+/// Runs a Python script (the packages of tests/requirements.txt must be installed).
+pub fn python(script: &str, args: &[&str]) -> String {
+    let python = std::env::var("CLOZE_PYTHON").unwrap_or_else(|_| "python3".into());
+    let output = Command::new(&python)
+        .arg("-c")
+        .arg(script)
+        .args(args)
+        .output()
+        .unwrap_or_else(|e| panic!("cannot run {python}: {e}"));
+    assert!(
+        output.status.success(),
+        "python failed (install the test requirements: python3 -m pip install -r tests/requirements.txt):\n{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    String::from_utf8(output.stdout).unwrap()
+}
+
+/// The Korean and English sides of the held-out dev pairs.
+pub fn dev_lines() -> Vec<String> {
+    let shared = Path::new(env!("CARGO_MANIFEST_DIR")).join("../shared/corpora/ko-en.dev.tsv");
+    let text = if shared.exists() {
+        std::fs::read_to_string(shared).unwrap()
+    } else {
+        let mut text = String::new();
+        std::io::Read::read_to_string(
+            &mut flate2::read::GzDecoder::new(
+                std::fs::File::open(data("ko-en.dev.tsv.gz")).unwrap(),
+            ),
+            &mut text,
+        )
+        .unwrap();
+        text
+    };
+    text.lines()
+        .skip(1)
+        .flat_map(|l| l.split('\t').take(2).map(str::to_owned).collect::<Vec<_>>())
+        .collect()
+}
