@@ -9,3 +9,4 @@ pub mod masking;
 pub mod prepare;
 pub mod shard;
 pub mod tokenizer;
+pub mod word_cache;

@@ -14,6 +14,7 @@ use crate::data::manifest::{
 };
 use crate::data::shard::ShardWriter;
 use crate::data::tokenizer::ClozeTokenizer;
+use crate::data::word_cache::CachedEncoder;
 use crate::{fsutil, progress};
 
 /// Documents are tokenized together once their text reaches this many bytes.
@@ -164,9 +165,10 @@ fn build(
         })
     };
     let mut text_bytes = 0u64;
+    let mut encoder = CachedEncoder::new(tokenizer);
     let written = (|| -> Result<()> {
         for (batch, bytes) in receiver.iter() {
-            write_batch(tokenizer, batch, options, &mut train, &mut valid)?;
+            write_batch(&mut encoder, batch, options, &mut train, &mut valid)?;
             text_bytes += bytes;
             bar.inc(bytes);
         }
@@ -260,7 +262,7 @@ fn read_batches(
 }
 
 fn write_batch(
-    tokenizer: &ClozeTokenizer,
+    encoder: &mut CachedEncoder,
     batch: Vec<PendingDoc>,
     options: &ShardOptions,
     train: &mut ShardWriter,
@@ -273,7 +275,7 @@ fn write_batch(
         .iter()
         .flat_map(|d| d.rows.iter().flatten().cloned())
         .collect();
-    let ids = tokenizer.encode_batch(texts)?;
+    let ids = encoder.encode_batch(&texts)?;
     let mut next = ids.iter();
     for doc in &batch {
         let writer = if is_valid_document(options.seed, doc.id, options.valid_fraction) {

@@ -67,3 +67,29 @@ print(json.dumps([tok.token_to_id(t) for t in ["[PAD]", "[UNK]", "[CLS]", "[SEP]
         (0..SPECIAL_TOKENS.len() as u32).collect::<Vec<_>>()
     );
 }
+
+#[test]
+fn cached_encoding_equals_the_tokenizer_on_every_corpus_line() {
+    use cloze::data::corpus::{ReadOptions, read_documents};
+    use cloze::data::word_cache::CachedEncoder;
+
+    let tokenizer = ClozeTokenizer::load(&fixture().tokenizer).unwrap();
+    let mut lines = dev_lines();
+    for name in ["ko.ui-docs.txt.gz", "en.bible-web.txt.gz"] {
+        read_documents(&crate::common::data(name), &ReadOptions::default(), |d| {
+            lines.extend(d.segments);
+            Ok(())
+        })
+        .unwrap();
+    }
+    assert!(lines.len() > 60_000);
+    let mut encoder = CachedEncoder::new(&tokenizer);
+    let mut cached = Vec::new();
+    for chunk in lines.chunks(10_000) {
+        cached.extend(encoder.encode_batch(chunk).unwrap());
+    }
+    let expected = tokenizer.encode_batch(lines.clone()).unwrap();
+    for (i, (c, e)) in cached.iter().zip(&expected).enumerate() {
+        assert_eq!(c, e, "line {i}: {}", lines[i]);
+    }
+}
