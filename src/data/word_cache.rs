@@ -61,7 +61,7 @@ impl<'a> CachedEncoder<'a> {
             .flatten()
             .flatten()
             .filter(|w| !self.words.contains_key(**w))
-            .map(|w| *w)
+            .copied()
             .collect::<HashSet<&str>>()
             .into_iter()
             .map(str::to_owned)
