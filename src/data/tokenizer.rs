@@ -52,7 +52,8 @@ const SPACE_MARK: char = '▁';
 #[serde(rename_all = "lowercase")]
 pub enum Normalization {
     /// Canonical decomposition: Hangul syllables become jamo, so any syllable can be spelled with
-    /// pieces. Measured on held-out Korean (vocab 8k): 0.0% `[UNK]`, against 0.5% with `nfc`.
+    /// pieces. Measured on the held-out Korean dev sentences (vocab 8,192 trained on `data/`):
+    /// 0.008% `[UNK]` (1 in 11,825 tokens), against 0.033% (4 in 12,108) with `nfc`.
     #[default]
     Nfd,
     /// Canonical composition: Hangul syllables stay whole; unseen syllables become `[UNK]`.
