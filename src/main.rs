@@ -261,15 +261,34 @@ fn inspect(args: InspectArgs) -> Result<()> {
     let mut stream = SequenceStream::new(Arc::new(set), config, LoaderPosition::default());
     let stdout = std::io::stdout();
     let mut out = std::io::BufWriter::new(stdout.lock());
-    for _ in 0..args.batches {
-        let Some(batch) = stream.next_batch()? else {
-            break;
-        };
-        for row in 0..batch.batch_size {
-            let line = batch.sequence_json(row, |id| tokenizer.token(id));
-            serde_json::to_writer(&mut out, &line)?;
-            writeln!(out)?;
+    let written = (|| -> Result<()> {
+        for _ in 0..args.batches {
+            let Some(batch) = stream.next_batch()? else {
+                break;
+            };
+            for row in 0..batch.batch_size {
+                let line = batch.sequence_json(row, |id| tokenizer.token(id));
+                serde_json::to_writer(&mut out, &line)?;
+                writeln!(out)?;
+            }
         }
+        out.flush().context("cannot write to standard output")
+    })();
+    match written {
+        // The reader stopped early (`cloze inspect | head`): that is not an error.
+        Err(e) if is_broken_pipe(&e) => Ok(()),
+        other => other,
     }
-    out.flush().context("cannot write to standard output")
+}
+
+fn is_broken_pipe(error: &anyhow::Error) -> bool {
+    use std::io::ErrorKind::BrokenPipe;
+    error.chain().any(|cause| {
+        cause
+            .downcast_ref::<std::io::Error>()
+            .is_some_and(|e| e.kind() == BrokenPipe)
+            || cause
+                .downcast_ref::<serde_json::Error>()
+                .is_some_and(|e| e.io_error_kind() == Some(BrokenPipe))
+    })
 }

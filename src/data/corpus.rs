@@ -168,6 +168,26 @@ pub fn check_inputs(paths: &[PathBuf]) -> Result<()> {
     Ok(())
 }
 
+/// The bytes of text a file holds, for progress bars: a gzip file's trailer gives its
+/// uncompressed size (modulo 4 GiB, so this is an estimate); otherwise the file's size.
+pub fn text_size_hint(path: &Path) -> u64 {
+    let size = std::fs::metadata(path).map(|m| m.len()).unwrap_or(0);
+    let gzip_size = || -> std::io::Result<u64> {
+        use std::io::{Seek, SeekFrom};
+        let mut file = File::open(path)?;
+        let mut magic = [0u8; 2];
+        file.read_exact(&mut magic)?;
+        if magic != [0x1f, 0x8b] || size < 18 {
+            return Ok(size);
+        }
+        let mut trailer = [0u8; 4];
+        file.seek(SeekFrom::End(-4))?;
+        file.read_exact(&mut trailer)?;
+        Ok(u64::from(u32::from_le_bytes(trailer)))
+    };
+    gzip_size().unwrap_or(size)
+}
+
 /// Opens a file, transparently decompressing gzip (recognised by its magic bytes).
 fn open_decompressed(path: &Path) -> Result<Box<dyn BufRead + Send>> {
     let file = File::open(path).with_context(|| format!("cannot open {}", path.display()))?;

@@ -139,6 +139,13 @@ impl ShardSet {
                 config.split
             );
         }
+        if entries.iter().all(|e| e.tokens == 0) {
+            bail!(
+                "{}: split '{}' holds no tokens",
+                root.display(),
+                config.split
+            );
+        }
         Ok(Self {
             root: root.to_owned(),
             manifest,
@@ -397,7 +404,12 @@ impl Iterator for Loader {
     type Item = Result<MaskedBatch>;
 
     fn next(&mut self) -> Option<Self::Item> {
-        let item = self.receiver.recv().ok()?;
+        let Ok(item) = self.receiver.recv() else {
+            // The worker is gone: the stream ended, or the worker panicked, which must not pass
+            // for the end of the data.
+            let panicked = self.worker.take().is_some_and(|w| w.join().is_err());
+            return panicked.then(|| Err(anyhow::anyhow!("the loader thread panicked")));
+        };
         if let Ok(batch) = &item {
             self.position = batch.position_after;
         }

@@ -95,6 +95,7 @@ pub fn write_shards(options: &ShardOptions) -> Result<ShardSummary> {
     check_options(options)?;
     let started = std::time::Instant::now();
     let tokenizer = ClozeTokenizer::load(&options.tokenizer)?;
+    remove_stale_staging(&options.out);
     let staging = staging_dir(&options.out);
     let _ = std::fs::remove_dir_all(&staging);
     std::fs::create_dir_all(&staging)
@@ -124,12 +125,48 @@ pub fn write_shards(options: &ShardOptions) -> Result<ShardSummary> {
     outcome
 }
 
-fn staging_dir(out: &Path) -> PathBuf {
+fn staging_prefix(out: &Path) -> String {
     let name = out
         .file_name()
         .map(|n| n.to_string_lossy().into_owned())
         .unwrap_or_else(|| "shards".into());
-    out.with_file_name(format!(".{name}.partial-{}", std::process::id()))
+    format!(".{name}.partial-")
+}
+
+fn staging_dir(out: &Path) -> PathBuf {
+    out.with_file_name(format!("{}{}", staging_prefix(out), std::process::id()))
+}
+
+/// Removes what killed runs (`kill -9`, power loss) left beside `out`: staging directories whose
+/// process no longer exists.
+fn remove_stale_staging(out: &Path) {
+    if !Path::new("/proc/self").exists() {
+        return; // No way to tell a live process from a dead one here.
+    }
+    let prefix = staging_prefix(out);
+    let parent = match out.parent() {
+        Some(p) if !p.as_os_str().is_empty() => p.to_owned(),
+        _ => PathBuf::from("."),
+    };
+    let Ok(entries) = std::fs::read_dir(&parent) else {
+        return;
+    };
+    for entry in entries.flatten() {
+        let name = entry.file_name().to_string_lossy().into_owned();
+        let Some(pid) = name
+            .strip_prefix(&prefix)
+            .and_then(|p| p.parse::<u32>().ok())
+        else {
+            continue;
+        };
+        if !Path::new("/proc").join(pid.to_string()).exists() {
+            tracing::info!(
+                "removing {} left by an interrupted run",
+                entry.path().display()
+            );
+            let _ = std::fs::remove_dir_all(entry.path());
+        }
+    }
 }
 
 fn build(
@@ -148,7 +185,7 @@ fn build(
     let total: u64 = options
         .inputs
         .iter()
-        .map(|p| std::fs::metadata(p).map(|m| m.len()).unwrap_or(0))
+        .map(|p| corpus::text_size_hint(p))
         .sum();
     let bar = progress::bytes_bar(total, "sharding");
 
@@ -250,9 +287,6 @@ fn read_batches(
                 push(d.segments.into_iter().map(|s| vec![s]).collect())
             })?,
         };
-        if let Some(summary) = report.skipped_summary() {
-            tracing::warn!("{summary}");
-        }
         reports.push(report);
     }
     if !batch.is_empty() {

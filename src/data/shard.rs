@@ -229,10 +229,7 @@ impl ShardWriter {
         let path = self.dir.join(&name);
         let rows = std::mem::replace(&mut self.rows, ShardRows::new(self.kind));
         let bytes = encode_shard(self.kind, &self.tokenizer_sha256, &rows)?;
-        let tmp = fsutil::temporary_path(&path);
-        self.written.push(tmp.clone());
-        std::fs::write(&tmp, &bytes).with_context(|| format!("cannot write {}", tmp.display()))?;
-        fsutil::commit_file(&tmp, &path)?;
+        fsutil::write_atomic(&path, &bytes)?;
         self.written.push(path);
         self.entries.push(ShardEntry {
             file: format!("{}/{name}", self.prefix),

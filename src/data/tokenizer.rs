@@ -162,10 +162,7 @@ pub fn train_tokenizer(
         .build()
         .into();
 
-    let total_bytes: u64 = inputs
-        .iter()
-        .map(|p| std::fs::metadata(p).map(|m| m.len()).unwrap_or(0))
-        .sum();
+    let total_bytes: u64 = inputs.iter().map(|p| corpus::text_size_hint(p)).sum();
     let bar = progress::bytes_bar(total_bytes, "reading");
     let (sender, receiver) = crossbeam_channel::bounded::<String>(4096);
     let segments = Arc::new(AtomicU64::new(0));
@@ -177,20 +174,16 @@ pub fn train_tokenizer(
         std::thread::spawn(move || -> Result<Vec<corpus::SourceReport>> {
             let mut reports = Vec::new();
             for path in &inputs {
-                let file_bytes = std::fs::metadata(path).map(|m| m.len()).unwrap_or(0);
                 let report = corpus::read_documents(path, &read, |doc| {
                     for segment in doc.segments {
                         segments.fetch_add(1, Ordering::Relaxed);
+                        bar.inc(segment.len() as u64 + 1);
                         sender
                             .send(segment)
                             .map_err(|_| anyhow!("tokenizer training stopped early"))?;
                     }
                     Ok(())
                 })?;
-                bar.inc(file_bytes);
-                if let Some(summary) = report.skipped_summary() {
-                    tracing::warn!("{summary}");
-                }
                 reports.push(report);
             }
             bar.set_message("building the vocabulary");

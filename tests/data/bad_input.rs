@@ -121,18 +121,7 @@ fn a_truncated_shard_and_a_foreign_shard_are_named_on_read() {
 
     let bytes = std::fs::read(&first).unwrap();
     std::fs::write(&first, &bytes[..bytes.len() - 100]).unwrap();
-    let run = cloze(&[
-        "inspect",
-        "--shards",
-        copy.to_str().unwrap(),
-        "--no-shuffle",
-    ]);
-    assert_eq!(run.status.code(), Some(1));
-    assert!(
-        stderr(&run).contains("shard-00000.arrow") && stderr(&run).contains("truncated"),
-        "{}",
-        stderr(&run)
-    );
+    inspect_fails(&copy, &["shard-00000.arrow", "truncated"]);
 
     // A shard written with another tokenizer, dropped in place of this one.
     let other = dir.join("other");
@@ -169,28 +158,11 @@ fn a_truncated_shard_and_a_foreign_shard_are_named_on_read() {
     ]);
     assert!(run.status.success(), "{}", stderr(&run));
     std::fs::copy(other.join("train/shard-00000.arrow"), &first).unwrap();
-    let run = cloze(&[
-        "inspect",
-        "--shards",
-        copy.to_str().unwrap(),
-        "--no-shuffle",
-    ]);
-    assert_eq!(run.status.code(), Some(1));
-    assert!(
-        stderr(&run).contains("shard-00000.arrow") && stderr(&run).contains("another tokenizer"),
-        "{}",
-        stderr(&run)
-    );
+    inspect_fails(&copy, &["shard-00000.arrow", "another tokenizer"]);
 
     // The whole directory paired with the wrong tokenizer file.
     std::fs::copy(&tok, copy.join("tokenizer.json")).unwrap();
-    let run = cloze(&["inspect", "--shards", copy.to_str().unwrap()]);
-    assert_eq!(run.status.code(), Some(1));
-    assert!(
-        stderr(&run).contains("another tokenizer") && stderr(&run).contains("tokenizer.json"),
-        "{}",
-        stderr(&run)
-    );
+    inspect_fails(&copy, &["another tokenizer", "tokenizer.json"]);
 }
 
 #[test]
@@ -227,6 +199,21 @@ fn inspect_prints_one_json_object_per_sequence() {
     }
 }
 
+/// Runs `cloze inspect` on a damaged shard directory, expecting exit 1 and these words.
+fn inspect_fails(shards: &Path, expected: &[&str]) {
+    let run = cloze(&[
+        "inspect",
+        "--shards",
+        shards.to_str().unwrap(),
+        "--no-shuffle",
+    ]);
+    let message = stderr(&run);
+    assert_eq!(run.status.code(), Some(1), "{message}");
+    for e in expected {
+        assert!(message.contains(e), "expected '{e}' in: {message}");
+    }
+}
+
 fn copy_dir(from: &Path, to: &Path) {
     std::fs::create_dir_all(to).unwrap();
     for entry in std::fs::read_dir(from).unwrap() {
@@ -238,4 +225,28 @@ fn copy_dir(from: &Path, to: &Path) {
             std::fs::copy(entry.path(), target).unwrap();
         }
     }
+}
+
+#[test]
+fn a_killed_run_leaves_no_litter_after_the_next_run() {
+    let dir = scratch("stale-staging");
+    let input = dir.join("text.txt");
+    std::fs::write(&input, "one line of text\n").unwrap();
+    // What a `kill -9` during sharding leaves: a staging directory of a process that is gone.
+    let stale = dir.join(".out.partial-4294967295");
+    std::fs::create_dir_all(stale.join("train")).unwrap();
+    std::fs::write(
+        stale.join("train/.shard-00000.arrow.tmp-1"),
+        b"half a shard",
+    )
+    .unwrap();
+    let run = shard(&input, &dir.join("out"), &[]);
+    assert!(run.status.success(), "{}", stderr(&run));
+    assert!(!stale.exists());
+    let mut left: Vec<_> = std::fs::read_dir(&dir)
+        .unwrap()
+        .map(|e| e.unwrap().file_name())
+        .collect();
+    left.sort();
+    assert_eq!(left, ["out", "text.txt"]);
 }
