@@ -3,4 +3,5 @@
 
 pub mod data;
 pub mod fsutil;
+pub mod model;
 pub mod progress;

@@ -1,0 +1,114 @@
+//! The encoder's sizes and options, with the named sizes `tiny`, `small` and `base`.
+
+use burn::prelude::*;
+
+/// Everything that shapes the encoder and its MLM head.
+#[derive(Config, Debug, PartialEq)]
+pub struct EncoderConfig {
+    pub vocab_size: usize,
+    #[config(default = 256)]
+    pub d_model: usize,
+    #[config(default = 4)]
+    pub n_layers: usize,
+    #[config(default = 4)]
+    pub n_heads: usize,
+    #[config(default = 1024)]
+    pub d_ff: usize,
+    /// The longest sequence the position table covers.
+    #[config(default = 512)]
+    pub max_len: usize,
+    #[config(default = 0.1)]
+    pub dropout: f64,
+    /// GELU in the feed-forward network and the MLM head; ReLU (the source material's) otherwise.
+    #[config(default = false)]
+    pub gelu: bool,
+    /// LayerNorm before each sub-layer (pre-LN) instead of after it (post-LN, the source material's).
+    #[config(default = false)]
+    pub pre_ln: bool,
+    /// Learned position embeddings instead of sinusoids.
+    #[config(default = false)]
+    pub learned_positions: bool,
+}
+
+impl EncoderConfig {
+    /// A named size: `tiny` (tests), `small` (d256, 4 layers, 4 heads, ff 1024) or `base`
+    /// (d512, 6 layers, 8 heads, ff 2048, the sizes of the source material).
+    pub fn named(size: &str, vocab_size: usize) -> anyhow::Result<Self> {
+        let (d_model, n_layers, n_heads, d_ff) = match size {
+            "tiny" => (64, 2, 2, 128),
+            "small" => (256, 4, 4, 1024),
+            "base" => (512, 6, 8, 2048),
+            other => anyhow::bail!("unknown model size '{other}'; choose tiny, small or base"),
+        };
+        Ok(Self::new(vocab_size)
+            .with_d_model(d_model)
+            .with_n_layers(n_layers)
+            .with_n_heads(n_heads)
+            .with_d_ff(d_ff))
+    }
+
+    /// Checks what burn would otherwise reject with a panic.
+    pub fn validate(&self) -> anyhow::Result<()> {
+        let positive = [
+            ("vocab_size", self.vocab_size),
+            ("d_model", self.d_model),
+            ("n_layers", self.n_layers),
+            ("n_heads", self.n_heads),
+            ("d_ff", self.d_ff),
+            ("max_len", self.max_len),
+        ];
+        for (name, value) in positive {
+            if value == 0 {
+                anyhow::bail!("model.{name} must be at least 1");
+            }
+        }
+        if !self.d_model.is_multiple_of(self.n_heads) {
+            anyhow::bail!(
+                "model.d_model ({}) must be divisible by model.n_heads ({})",
+                self.d_model,
+                self.n_heads
+            );
+        }
+        if !(0.0..1.0).contains(&self.dropout) {
+            anyhow::bail!("model.dropout must be in [0, 1), got {}", self.dropout);
+        }
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn named_sizes_and_validation_errors_name_the_field() {
+        let small = EncoderConfig::named("small", 8192).unwrap();
+        assert_eq!(
+            (small.d_model, small.n_layers, small.n_heads, small.d_ff),
+            (256, 4, 4, 1024)
+        );
+        let base = EncoderConfig::named("base", 8192).unwrap();
+        assert_eq!(
+            (base.d_model, base.n_layers, base.n_heads, base.d_ff),
+            (512, 6, 8, 2048)
+        );
+        assert!(
+            EncoderConfig::named("huge", 8192)
+                .unwrap_err()
+                .to_string()
+                .contains("huge")
+        );
+        let err = small
+            .clone()
+            .with_n_heads(3)
+            .validate()
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.contains("model.d_model") && err.contains("model.n_heads"),
+            "{err}"
+        );
+        let err = small.with_d_ff(0).validate().unwrap_err().to_string();
+        assert!(err.contains("model.d_ff"), "{err}");
+    }
+}

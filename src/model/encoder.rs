@@ -1,0 +1,58 @@
+//! The encoder: input embedding, then N Transformer layers (post-LN by default, pre-LN by config)
+//! with the key padding mask in every self-attention.
+
+use burn::nn::activation::ActivationConfig;
+use burn::nn::transformer::{
+    TransformerEncoder, TransformerEncoderConfig, TransformerEncoderInput,
+};
+use burn::nn::{LayerNorm, LayerNormConfig};
+use burn::prelude::*;
+
+use crate::model::config::EncoderConfig;
+use crate::model::embedding::InputEmbedding;
+
+#[derive(Module, Debug)]
+pub struct Encoder {
+    pub embedding: InputEmbedding,
+    layers: TransformerEncoder,
+    /// Pre-LN stacks end with a LayerNorm; post-LN layers already end with one.
+    final_norm: Option<LayerNorm>,
+}
+
+impl Encoder {
+    pub fn new(config: &EncoderConfig, device: &Device) -> Self {
+        let activation = if config.gelu {
+            ActivationConfig::Gelu
+        } else {
+            ActivationConfig::Relu
+        };
+        Self {
+            embedding: InputEmbedding::new(config, device),
+            layers: TransformerEncoderConfig::new(
+                config.d_model,
+                config.d_ff,
+                config.n_heads,
+                config.n_layers,
+            )
+            .with_dropout(config.dropout)
+            .with_norm_first(config.pre_ln)
+            .with_activation(activation)
+            .init(device),
+            final_norm: config
+                .pre_ln
+                .then(|| LayerNormConfig::new(config.d_model).init(device)),
+        }
+    }
+
+    /// `ids: [batch, len]`, `padding: [batch, len]` (true at `[PAD]`) -> `[batch, len, d_model]`.
+    pub fn forward(&self, ids: Tensor<2, Int>, padding: Tensor<2, Bool>) -> Tensor<3> {
+        let x = self.embedding.forward(ids);
+        let x = self
+            .layers
+            .forward(TransformerEncoderInput::new(x).mask_pad(padding));
+        match &self.final_norm {
+            Some(norm) => norm.forward(x),
+            None => x,
+        }
+    }
+}
