@@ -5,3 +5,4 @@ pub mod data;
 pub mod fsutil;
 pub mod model;
 pub mod progress;
+pub mod train;

@@ -1,6 +1,6 @@
 //! Token embedding scaled by sqrt(d_model) plus positions (sinusoids, or learned by config).
 
-use burn::nn::{Dropout, DropoutConfig, Embedding, EmbeddingConfig};
+use burn::nn::{Dropout, DropoutConfig, Embedding, EmbeddingConfig, Initializer};
 use burn::prelude::*;
 
 use crate::model::config::EncoderConfig;
@@ -31,7 +31,14 @@ pub fn sinusoids(len: usize, d_model: usize, device: &Device) -> Tensor<2> {
 impl InputEmbedding {
     pub fn new(config: &EncoderConfig, device: &Device) -> Self {
         Self {
-            tokens: EmbeddingConfig::new(config.vocab_size, config.d_model).init(device),
+            // std 1/sqrt(d): scaled by sqrt(d) the input has unit variance, like the sinusoids,
+            // and the tied output projection starts with logits of unit variance.
+            tokens: EmbeddingConfig::new(config.vocab_size, config.d_model)
+                .with_initializer(Initializer::Normal {
+                    mean: 0.0,
+                    std: 1.0 / (config.d_model as f64).sqrt(),
+                })
+                .init(device),
             positions: config
                 .learned_positions
                 .then(|| EmbeddingConfig::new(config.max_len, config.d_model).init(device)),

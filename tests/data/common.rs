@@ -23,7 +23,9 @@ pub fn data(name: &str) -> PathBuf {
 pub fn fixture() -> &'static Fixture {
     static FIXTURE: OnceLock<Fixture> = OnceLock::new();
     FIXTURE.get_or_init(|| {
-        let dir = Path::new(env!("CARGO_TARGET_TMPDIR")).join("data-fixture");
+        // One fixture per test binary, so that binaries run in parallel (nextest) do not collide.
+        let dir = Path::new(env!("CARGO_TARGET_TMPDIR"))
+            .join(format!("fixture-{}", env!("CARGO_CRATE_NAME")));
         let _ = std::fs::remove_dir_all(&dir);
         std::fs::create_dir_all(&dir).unwrap();
         let inputs = vec![data("ko.ui-docs.txt.gz"), data("en.bible-web.txt.gz")];
@@ -55,7 +57,7 @@ pub fn fixture() -> &'static Fixture {
 /// A fresh directory for one test.
 pub fn scratch(name: &str) -> PathBuf {
     let dir = Path::new(env!("CARGO_TARGET_TMPDIR"))
-        .join("scratch")
+        .join(format!("scratch-{}", env!("CARGO_CRATE_NAME")))
         .join(name);
     let _ = std::fs::remove_dir_all(&dir);
     std::fs::create_dir_all(&dir).unwrap();

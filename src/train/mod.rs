@@ -1,0 +1,4 @@
+//! The training layer: joins the data loader and the model.
+
+pub mod schedule;
+pub mod step;
