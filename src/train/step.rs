@@ -65,3 +65,9 @@ pub fn train_step(
         },
     )
 }
+
+/// The seed of the device's random state before `step`: reseeding from (seed, step) every step
+/// makes dropout, and so a resumed run, repeat an uninterrupted one exactly.
+pub fn step_seed(seed: u64, step: u64) -> u64 {
+    crate::data::prepare::splitmix64(seed ^ crate::data::prepare::splitmix64(step))
+}
