@@ -5,4 +5,5 @@ pub mod data;
 pub mod fsutil;
 pub mod model;
 pub mod progress;
+pub mod seed;
 pub mod train;

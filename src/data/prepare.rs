@@ -15,6 +15,7 @@ use crate::data::manifest::{
 use crate::data::shard::ShardWriter;
 use crate::data::tokenizer::ClozeTokenizer;
 use crate::data::word_cache::CachedEncoder;
+use crate::seed::splitmix64;
 use crate::{fsutil, progress};
 
 /// Documents are tokenized together once their text reaches this many bytes.
@@ -55,13 +56,6 @@ struct PendingDoc {
 pub fn is_valid_document(seed: u64, doc_id: u64, valid_fraction: f64) -> bool {
     let h = splitmix64(seed ^ splitmix64(doc_id.wrapping_add(0x5EED)));
     ((h >> 11) as f64 / (1u64 << 53) as f64) < valid_fraction
-}
-
-pub(crate) fn splitmix64(mut x: u64) -> u64 {
-    x = x.wrapping_add(0x9E37_79B9_7F4A_7C15);
-    x = (x ^ (x >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
-    x = (x ^ (x >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
-    x ^ (x >> 31)
 }
 
 fn check_options(options: &ShardOptions) -> Result<()> {

@@ -6,6 +6,7 @@ use burn::prelude::*;
 
 use crate::data::batch::MaskedBatch;
 use crate::model::mlm::{MlmInput, MlmModel};
+use crate::seed::splitmix64;
 
 /// The tensors of one batch on `device`: only the selected positions carry targets.
 pub fn batch_input(batch: &MaskedBatch, device: &Device) -> MlmInput {
@@ -69,5 +70,5 @@ pub fn train_step(
 /// The seed of the device's random state before `step`: reseeding from (seed, step) every step
 /// makes dropout, and so a resumed run, repeat an uninterrupted one exactly.
 pub fn step_seed(seed: u64, step: u64) -> u64 {
-    crate::data::prepare::splitmix64(seed ^ crate::data::prepare::splitmix64(step))
+    splitmix64(seed ^ splitmix64(step))
 }

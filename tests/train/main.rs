@@ -4,6 +4,7 @@
 #[allow(dead_code)]
 mod common;
 
+use std::path::Path;
 use std::sync::{Arc, Mutex};
 
 use burn::optim::AdamWConfig;
@@ -11,8 +12,9 @@ use burn::prelude::*;
 use cloze::data::loader::{Loader, LoaderConfig, LoaderPosition, ShardSet};
 use cloze::model::config::EncoderConfig;
 use cloze::model::mlm::MlmModel;
+use cloze::train::checkpoint::{TrainingState, load_latest, save_checkpoint};
 use cloze::train::schedule::{Decay, LrSchedule};
-use cloze::train::step::train_step;
+use cloze::train::step::{step_seed, train_step};
 
 /// The device's random state is global: training runs in parallel test threads would share it.
 fn exclusive() -> std::sync::MutexGuard<'static, ()> {
@@ -20,26 +22,45 @@ fn exclusive() -> std::sync::MutexGuard<'static, ()> {
     EXCLUSIVE.lock().unwrap_or_else(|e| e.into_inner())
 }
 
-/// Trains `tiny` (dropout on) for `steps` steps from seed 7 on the fixture's shards; returns
-/// the losses.
-fn train_tiny(steps: usize) -> Vec<f64> {
+/// One training run of `tiny` (dropout on, seed 7, the device reseeded from (seed, step) before
+/// every step) on the fixture's shards.
+struct Session<'a> {
+    /// Where checkpoints go, and where a resumed run starts from.
+    dir: &'a Path,
+    resume: bool,
+    /// Train until this many steps are done.
+    until: u64,
+    checkpoint_every: u64,
+    seq_len: usize,
+    batch_size: usize,
+}
+
+/// Runs a session; returns the step it started at and the losses of the steps it ran.
+fn run(session: Session) -> (u64, Vec<f64>) {
     let _guard = exclusive();
-    let shards = &common::fixture().shards;
     let config = LoaderConfig {
-        seq_len: 64,
-        batch_size: 16,
+        seq_len: session.seq_len,
+        batch_size: session.batch_size,
         seed: 1,
         ..LoaderConfig::default()
     };
-    let set = Arc::new(ShardSet::open(shards, &config).unwrap());
+    let set = Arc::new(ShardSet::open(&common::fixture().shards, &config).unwrap());
     let vocab_size = set.manifest().tokenizer.vocab_size;
     let device = Device::flex().autodiff();
     device.seed(7);
-    let config_model = EncoderConfig::named("tiny", vocab_size)
+    let model_config = EncoderConfig::named("tiny", vocab_size)
         .unwrap()
-        .with_max_len(64);
-    let mut model = MlmModel::new(&config_model, &device);
-    let mut optimizer = AdamWConfig::new().init();
+        .with_max_len(session.seq_len);
+    let fresh = MlmModel::new(&model_config, &device);
+    let new_optimizer = || AdamWConfig::new().init();
+    let (start, mut model, mut optimizer, position) = if session.resume {
+        let (state, model, optimizer) = load_latest(session.dir, fresh, new_optimizer)
+            .unwrap()
+            .expect("a checkpoint");
+        (state.step, model, optimizer, state.loader)
+    } else {
+        (0, fresh, new_optimizer(), LoaderPosition::default())
+    };
     let schedule = LrSchedule {
         peak: 2e-3,
         warmup_steps: 10,
@@ -47,16 +68,52 @@ fn train_tiny(steps: usize) -> Vec<f64> {
         decay: Decay::Linear,
         final_fraction: 0.1,
     };
+    let mut loader = Loader::start(set, config, position);
     let mut losses = Vec::new();
-    let loader = Loader::start(set, config, LoaderPosition::default());
-    for (step, batch) in loader.take(steps).enumerate() {
-        let lr = schedule.lr(step as u64);
-        let (next, report) = train_step(model, &mut optimizer, &batch.unwrap(), lr);
+    for step in start..session.until {
+        device.seed(step_seed(7, step));
+        let batch = loader.next().unwrap().unwrap();
+        let (next, report) = train_step(model, &mut optimizer, &batch, schedule.lr(step));
         model = next;
         assert!(report.loss.is_finite() && report.predictions > 0);
         losses.push(report.loss);
+        if (step + 1) % session.checkpoint_every == 0 {
+            let state = TrainingState {
+                step: step + 1,
+                loader: loader.position(),
+                seed: 7,
+                config: serde_json::json!({}),
+            };
+            save_checkpoint(session.dir, &state, &model, &optimizer, 2).unwrap();
+        }
     }
-    losses
+    (start, losses)
+}
+
+/// `steps` steps from scratch at seq 64, batch 16, without checkpoints.
+fn train_tiny(steps: u64) -> Vec<f64> {
+    let dir = common::scratch(&format!("no-checkpoints-{steps}"));
+    run(Session {
+        dir: &dir,
+        resume: false,
+        until: steps,
+        checkpoint_every: u64::MAX,
+        seq_len: 64,
+        batch_size: 16,
+    })
+    .1
+}
+
+/// Steps at seq 32, batch 8, checkpointing every 4 into `dir`.
+fn small_session(dir: &Path, resume: bool, until: u64) -> (u64, Vec<f64>) {
+    run(Session {
+        dir,
+        resume,
+        until,
+        checkpoint_every: 4,
+        seq_len: 32,
+        batch_size: 8,
+    })
 }
 
 #[test]
@@ -77,67 +134,14 @@ fn the_same_seed_repeats_a_training_run_bit_for_bit() {
     assert_eq!(a, b);
 }
 
-/// Trains `tiny` until `until` steps, checkpointing every `every` steps into `dir`, from scratch
-/// or from the latest checkpoint; returns the losses of the steps it ran.
-fn session(dir: &std::path::Path, resume: bool, until: u64, every: u64) -> (u64, Vec<f64>) {
-    use cloze::train::checkpoint::{TrainingState, load_latest, save_checkpoint};
-    use cloze::train::step::step_seed;
-
-    let _guard = exclusive();
-    let config = LoaderConfig {
-        seq_len: 32,
-        batch_size: 8,
-        seed: 1,
-        ..LoaderConfig::default()
-    };
-    let set = Arc::new(ShardSet::open(&common::fixture().shards, &config).unwrap());
-    let vocab_size = set.manifest().tokenizer.vocab_size;
-    let device = Device::flex().autodiff();
-    device.seed(7);
-    let fresh = MlmModel::new(
-        &EncoderConfig::named("tiny", vocab_size)
-            .unwrap()
-            .with_max_len(32),
-        &device,
-    );
-    let new_optimizer = || AdamWConfig::new().init();
-    let (start, mut model, mut optimizer, position) = if resume {
-        let (state, model, optimizer) = load_latest(dir, fresh, new_optimizer)
-            .unwrap()
-            .expect("a checkpoint");
-        (state.step, model, optimizer, state.loader)
-    } else {
-        (0, fresh, new_optimizer(), LoaderPosition::default())
-    };
-    let mut loader = Loader::start(set, config, position);
-    let mut losses = Vec::new();
-    for step in start..until {
-        device.seed(step_seed(7, step));
-        let batch = loader.next().unwrap().unwrap();
-        let (next, report) = train_step(model, &mut optimizer, &batch, 1e-3);
-        model = next;
-        losses.push(report.loss);
-        if (step + 1) % every == 0 {
-            let state = TrainingState {
-                step: step + 1,
-                loader: loader.position(),
-                seed: 7,
-                config: serde_json::json!({}),
-            };
-            save_checkpoint(dir, &state, &model, &optimizer, 2).unwrap();
-        }
-    }
-    (start, losses)
-}
-
 #[test]
 fn a_resumed_run_repeats_the_uninterrupted_one_and_a_corrupt_latest_falls_back() {
     let uninterrupted = common::scratch("uninterrupted");
-    let (_, expected) = session(&uninterrupted, false, 12, 4);
+    let (_, expected) = small_session(&uninterrupted, false, 12);
     let interrupted = common::scratch("interrupted");
-    let (_, first) = session(&interrupted, false, 6, 4);
+    let (_, first) = small_session(&interrupted, false, 6);
     assert_eq!(first, expected[..6]);
-    let (start, resumed) = session(&interrupted, true, 12, 4);
+    let (start, resumed) = small_session(&interrupted, true, 12);
     assert_eq!(start, 4);
     assert_eq!(resumed, expected[4..]);
 
@@ -151,6 +155,6 @@ fn a_resumed_run_repeats_the_uninterrupted_one_and_a_corrupt_latest_falls_back()
     let model = interrupted.join("step-0000012/model.bpk");
     let bytes = std::fs::read(&model).unwrap();
     std::fs::write(&model, &bytes[..bytes.len() / 2]).unwrap();
-    let (start, _) = session(&interrupted, true, 9, 100);
+    let (start, _) = small_session(&interrupted, true, 9);
     assert_eq!(start, 8);
 }
