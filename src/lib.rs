@@ -1,9 +1,14 @@
 //! cloze: pretrain a Transformer encoder with masked-language modelling and reuse it for
 //! translation. The binary's subcommands are thin wrappers over this library.
 
+pub mod config;
 pub mod data;
+pub mod device;
+pub mod eval;
+pub mod fault;
 pub mod fsutil;
 pub mod model;
+pub mod pipeline;
 pub mod progress;
 pub mod seed;
 pub mod train;

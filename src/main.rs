@@ -3,6 +3,7 @@
 use std::io::Write;
 use std::path::PathBuf;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 
 use anyhow::{Context, Result};
 use clap::{Args, Parser, Subcommand};
@@ -11,6 +12,10 @@ use cloze::data::loader::{LoaderConfig, LoaderPosition, SequenceStream, ShardSet
 use cloze::data::masking::MaskingConfig;
 use cloze::data::prepare::{ShardOptions, write_shards};
 use cloze::data::tokenizer::{ClozeTokenizer, Normalization, TokenizerConfig, train_tokenizer};
+use cloze::device::DeviceChoice;
+use cloze::pipeline::{self, Pipeline};
+use cloze::train::config::PretrainConfig;
+use cloze::train::pretrain::{PretrainOptions, PretrainOutcome};
 
 #[derive(Parser)]
 #[command(
@@ -35,6 +40,10 @@ enum Command {
     Shard(ShardArgs),
     /// Print masked batches as the model would see them, one JSON object per sequence.
     Inspect(InspectArgs),
+    /// Pretrain the encoder with masked-language modelling, checkpointing as it goes.
+    Pretrain(PretrainArgs),
+    /// Run the stages of a pipeline file in order, skipping those whose outputs are up to date.
+    Run(RunArgs),
 }
 
 #[derive(Subcommand)]
@@ -157,6 +166,47 @@ struct InspectArgs {
     no_shuffle: bool,
 }
 
+#[derive(Args)]
+#[command(
+    after_long_help = "The config keys, their defaults and their meaning are listed in the \
+README (Pretraining). Example:\n  cloze pretrain --config pipelines/quickstart.toml --set train.steps=200 --run-dir runs/try"
+)]
+struct PretrainArgs {
+    /// A TOML file: a pipeline file (its [pretrain] table is used) or a pretraining config
+    /// (tables [data], [model], [train], [masking]), such as a run's saved config.toml.
+    #[arg(long, value_name = "FILE")]
+    config: PathBuf,
+    /// Backend and device: flex (pure Rust CPU), tch-cpu (LibTorch CPU) or tch-cuda:N
+    /// (LibTorch GPU N); tch-* need a binary built with `--features tch`.
+    #[arg(long, default_value = "flex", value_name = "DEVICE")]
+    device: DeviceChoice,
+    /// Continue the run in the run directory from its latest checkpoint (starts afresh if it has
+    /// none). Only the length of the run and how often it checkpoints, validates and logs may
+    /// differ from the saved config.
+    #[arg(long)]
+    resume: bool,
+    /// Override a config key, e.g. `--set train.steps=2000 --set model.pre_ln=true`; repeatable.
+    /// Values are read as TOML, or as a string when they are not valid TOML.
+    #[arg(long = "set", value_name = "KEY=VALUE")]
+    overrides: Vec<String>,
+    /// Where the run is written: config.toml, metrics.csv, valid.json, checkpoints/. Default: the
+    /// config's run_dir key, else runs/<config file name>.
+    #[arg(long, value_name = "DIR")]
+    run_dir: Option<PathBuf>,
+}
+
+#[derive(Args)]
+struct RunArgs {
+    /// A pipeline file, e.g. pipelines/quickstart.toml: [tokenizer], [shard] and [pretrain] tables.
+    pipeline: PathBuf,
+    /// Backend and device of the training stages (as for `cloze pretrain --device`).
+    #[arg(long, default_value = "flex", value_name = "DEVICE")]
+    device: DeviceChoice,
+    /// Override a key of the file, stage first: `--set pretrain.train.steps=100`; repeatable.
+    #[arg(long = "set", value_name = "KEY=VALUE")]
+    overrides: Vec<String>,
+}
+
 fn main() {
     let cli = Cli::parse();
     let filter = tracing_subscriber::EnvFilter::try_from_default_env()
@@ -178,6 +228,8 @@ fn run(command: Command) -> Result<()> {
         Command::Tokenizer(TokenizerCommand::Train(args)) => tokenizer_train(args),
         Command::Shard(args) => shard(args),
         Command::Inspect(args) => inspect(args),
+        Command::Pretrain(args) => pretrain(args),
+        Command::Run(args) => run_pipeline(args),
     }
 }
 
@@ -291,4 +343,129 @@ fn is_broken_pipe(error: &anyhow::Error) -> bool {
                 .downcast_ref::<serde_json::Error>()
                 .is_some_and(|e| e.io_error_kind() == Some(BrokenPipe))
     })
+}
+
+/// A flag that the first Ctrl-C sets (the run checkpoints and stops); a second one exits at once.
+fn stop_on_interrupt() -> Arc<AtomicBool> {
+    let stop = Arc::new(AtomicBool::new(false));
+    let flag = stop.clone();
+    let installed = ctrlc::set_handler(move || {
+        if flag.swap(true, Ordering::SeqCst) {
+            eprintln!("\ninterrupted again: exiting without a checkpoint");
+            std::process::exit(130);
+        }
+        eprintln!("\ninterrupted: writing a checkpoint after this step (Ctrl-C again to quit now)");
+    });
+    if let Err(e) = installed {
+        tracing::warn!(
+            "cannot catch Ctrl-C ({e}); an interrupted run resumes from its last checkpoint"
+        );
+    }
+    stop
+}
+
+fn pretrain(args: PretrainArgs) -> Result<()> {
+    let config: PretrainConfig = cloze::config::load(&args.config, "pretrain", &args.overrides)?;
+    let run_dir = args
+        .run_dir
+        .or_else(|| config.run_dir.clone())
+        .unwrap_or_else(|| {
+            let stem = args.config.file_stem().unwrap_or_default();
+            PathBuf::from("runs").join(stem)
+        });
+    let options = PretrainOptions {
+        run_dir,
+        resume: args.resume,
+        device: args.device,
+        stop: stop_on_interrupt(),
+    };
+    let outcome = cloze::train::pretrain::pretrain(&config, &options)?;
+    report_pretraining(&outcome);
+    Ok(())
+}
+
+fn report_pretraining(outcome: &PretrainOutcome) {
+    eprintln!(
+        "{}: {} steps ({} in this session, {:.0} s, {:.0} tokens/s){}",
+        outcome.run_dir.display(),
+        outcome.steps,
+        outcome.steps - outcome.start_step,
+        outcome.seconds,
+        outcome.tokens_per_s,
+        if outcome.interrupted {
+            "; interrupted: continue with --resume"
+        } else {
+            ""
+        }
+    );
+    if let Some(v) = &outcome.valid {
+        eprintln!(
+            "valid: loss {:.4}, top-1 accuracy {:.4} at all {} selected positions",
+            v.loss, v.accuracy, v.predictions
+        );
+        let unigram = v.unigram_mask_accuracy.unwrap_or(0.0);
+        eprintln!(
+            "valid: top-1 accuracy at [MASK] {:.4} ({} positions); unigram baseline {:.4}; ratio {:.2}x",
+            v.mask_accuracy,
+            v.mask_predictions,
+            unigram,
+            if unigram > 0.0 {
+                v.mask_accuracy / unigram
+            } else {
+                f64::INFINITY
+            }
+        );
+    }
+}
+
+fn run_pipeline(args: RunArgs) -> Result<()> {
+    let pipeline = Pipeline::load(&args.pipeline, &args.overrides)?;
+    let started = std::time::Instant::now();
+    if let Some(stage) = &pipeline.tokenizer {
+        match pipeline::run_tokenizer(stage)? {
+            None => eprintln!("tokenizer: {} is up to date", stage.out.display()),
+            Some(report) => eprintln!(
+                "tokenizer: wrote {} (vocab {}) from {:.1} MB in {:.1}s",
+                stage.out.display(),
+                report.vocab_size,
+                report.bytes as f64 / 1e6,
+                report.seconds
+            ),
+        }
+    }
+    if let Some(stage) = &pipeline.shard {
+        match pipeline::run_shard(stage)? {
+            None => eprintln!("shard: {} is up to date", stage.out.display()),
+            Some(summary) => {
+                for (split, entries) in &summary.manifest.shards {
+                    eprintln!(
+                        "shard: {split}: {} shards, {} documents, {} tokens",
+                        entries.len(),
+                        entries.iter().map(|e| e.documents).sum::<u64>(),
+                        entries.iter().map(|e| e.tokens).sum::<u64>()
+                    );
+                }
+            }
+        }
+    }
+    if let Some(config) = &pipeline.pretrain {
+        let stem = args.pipeline.file_stem().unwrap_or_default();
+        let options = PretrainOptions {
+            run_dir: config
+                .run_dir
+                .clone()
+                .unwrap_or_else(|| PathBuf::from("runs").join(stem)),
+            resume: true,
+            device: args.device,
+            stop: stop_on_interrupt(),
+        };
+        let outcome = cloze::train::pretrain::pretrain(config, &options)?;
+        report_pretraining(&outcome);
+    }
+    eprintln!(
+        "{}: done in {:.0}s",
+        args.pipeline.display(),
+        started.elapsed().as_secs_f64()
+    );
+    Ok(())
 }

@@ -37,3 +37,18 @@ pub fn items_bar(total: u64, message: &str) -> ProgressBar {
     bar.set_message(message.to_owned());
     bar
 }
+
+/// A bar over training steps, starting at `start` (a resumed run), with a message for the
+/// step's figures.
+pub fn steps_bar(total: u64, start: u64) -> ProgressBar {
+    let bar = ProgressBar::with_draw_target(Some(total), target());
+    bar.set_style(
+        ProgressStyle::with_template(
+            "step {pos}/{len} [{elapsed_precise}] {wide_bar} {msg} ETA {eta}",
+        )
+        .expect("valid template"),
+    );
+    bar.set_position(start);
+    bar.reset_eta();
+    bar
+}

@@ -167,6 +167,23 @@ impl ShardSet {
         self.entries.iter().map(|e| e.tokens).sum()
     }
 
+    /// How often each id occurs in this worker's shards (indexed by id): the unigram statistics
+    /// that a model must beat to show it uses context.
+    pub fn token_counts(&self) -> Result<Vec<u64>> {
+        let mut counts = vec![0u64; self.manifest.tokenizer.vocab_size];
+        for index in 0..self.entries.len() {
+            let rows = self.read(index)?;
+            for i in 0..rows.len() {
+                for &id in rows.columns[0].row(i) {
+                    if let Some(c) = counts.get_mut(id as usize) {
+                        *c += 1;
+                    }
+                }
+            }
+        }
+        Ok(counts)
+    }
+
     fn read(&self, index: usize) -> Result<ShardRows> {
         read_shard(
             &self.root,

@@ -8,7 +8,7 @@
 
 use std::path::{Path, PathBuf};
 
-use anyhow::{Context, Result, anyhow};
+use anyhow::{Context, Result, anyhow, bail};
 use burn::module::Module;
 use burn::optim::ModuleOptimizer;
 use serde::{Deserialize, Serialize};
@@ -27,9 +27,15 @@ const STATE_FILE: &str = "state.json";
 pub struct TrainingState {
     /// Steps completed.
     pub step: u64,
+    /// Real (non-padding) tokens trained on.
+    #[serde(default)]
+    pub tokens: u64,
     /// Where the loader resumes.
     pub loader: LoaderPosition,
     pub seed: u64,
+    /// The sha256 of the shards' manifest.json: a run refuses to resume on other data.
+    #[serde(default)]
+    pub manifest_sha256: String,
     /// The resolved run configuration, kept verbatim.
     pub config: serde_json::Value,
 }
@@ -55,6 +61,7 @@ pub fn save_checkpoint(
         .clone()
         .save_file(tmp.path().join(MODEL_FILE))
         .map_err(|e| anyhow!("cannot write the model: {e:?}"))?;
+    crate::fault::point("checkpoint-write", state.step);
     optimizer
         .save(tmp.path().join(OPTIMIZER_FILE))
         .map_err(|e| anyhow!("cannot write the optimizer state: {e:?}"))?;
@@ -89,6 +96,28 @@ fn checkpoints(dir: &Path) -> Result<Vec<PathBuf>> {
     Ok(found)
 }
 
+/// Removes the temporary directories of checkpoints whose writing was cut short (a crash while
+/// saving); only one run writes to a checkpoint directory.
+fn remove_incomplete(dir: &Path) {
+    let Ok(entries) = std::fs::read_dir(dir) else {
+        return;
+    };
+    for entry in entries.flatten() {
+        if entry.file_name().to_string_lossy().starts_with(".step-") {
+            tracing::warn!(
+                "removing {}, a checkpoint whose writing was interrupted",
+                entry.path().display()
+            );
+            let _ = std::fs::remove_dir_all(entry.path());
+        }
+    }
+}
+
+/// Whether `dir` holds any complete checkpoint.
+pub fn has_checkpoints(dir: &Path) -> bool {
+    dir.exists() && checkpoints(dir).is_ok_and(|c| !c.is_empty())
+}
+
 fn load_one(
     path: &Path,
     model: MlmModel,
@@ -118,6 +147,7 @@ pub fn load_latest(
     if !dir.exists() {
         return Ok(None);
     }
+    remove_incomplete(dir);
     let mut candidates = checkpoints(dir)?;
     candidates.reverse();
     if let Ok(name) = std::fs::read_to_string(dir.join(LATEST)) {
@@ -125,11 +155,33 @@ pub fn load_latest(
         candidates.retain(|c| c != &latest);
         candidates.insert(0, latest);
     }
-    for candidate in candidates {
-        match load_one(&candidate, model.clone(), optimizer()) {
+    if candidates.is_empty() {
+        return Ok(None);
+    }
+    for candidate in &candidates {
+        match load_one(candidate, model.clone(), optimizer()) {
             Ok(loaded) => return Ok(Some(loaded)),
             Err(e) => tracing::warn!("skipping checkpoint {}: {e:#}", candidate.display()),
         }
     }
-    Ok(None)
+    // Starting afresh would overwrite them: a damaged run is for a person to look at.
+    bail!(
+        "none of the {} checkpoints in {} can be loaded (see the warnings above)",
+        candidates.len(),
+        dir.display()
+    )
+}
+
+/// The training state of the newest checkpoint of `dir` whose state.json reads, without loading
+/// any tensor: what a run checks before resuming.
+pub fn latest_state(dir: &Path) -> Option<TrainingState> {
+    let mut candidates = checkpoints(dir).ok()?;
+    candidates.reverse();
+    if let Ok(name) = std::fs::read_to_string(dir.join(LATEST)) {
+        candidates.insert(0, dir.join(name.trim()));
+    }
+    candidates.iter().find_map(|c| {
+        let text = std::fs::read_to_string(c.join(STATE_FILE)).ok()?;
+        serde_json::from_str(&text).ok()
+    })
 }

@@ -1,5 +1,9 @@
 //! The training layer: joins the data loader and the model.
 
 pub mod checkpoint;
+pub mod config;
+pub mod metrics;
+pub mod optimizer;
+pub mod pretrain;
 pub mod schedule;
 pub mod step;

@@ -1,12 +1,13 @@
 //! One optimisation step of masked-language modelling, and the conversion of a loader batch into
 //! the model's tensors.
 
-use burn::optim::{GradientsParams, ModuleOptimizer};
+use burn::optim::{GradientsAccumulator, GradientsParams, ModuleOptimizer};
 use burn::prelude::*;
 
 use crate::data::batch::MaskedBatch;
 use crate::model::mlm::{MlmInput, MlmModel};
 use crate::seed::splitmix64;
+use crate::train::optimizer::clip_gradients;
 
 /// The tensors of one batch on `device`: only the selected positions carry targets.
 pub fn batch_input(batch: &MaskedBatch, device: &Device) -> MlmInput {
@@ -27,44 +28,68 @@ pub fn batch_input(batch: &MaskedBatch, device: &Device) -> MlmInput {
 /// What one step measured.
 #[derive(Clone, Copy, Debug)]
 pub struct StepReport {
+    /// Mean cross-entropy over the selected positions of all micro-batches.
     pub loss: f64,
     /// Top-1 accuracy at the selected positions.
     pub accuracy: f64,
     pub predictions: usize,
+    /// Real (non-padding) tokens in the micro-batches.
+    pub tokens: usize,
+    /// The global gradient norm before clipping.
+    pub grad_norm: f64,
 }
 
-/// Forward, backward and an optimizer update at learning rate `lr`.
+/// One optimizer step at learning rate `lr` over `micro_batches`, whose gradients are summed with
+/// weights that make the loss the mean over all their selected positions; the global gradient
+/// norm is clipped to `grad_clip` (0: no clipping).
 pub fn train_step(
     model: MlmModel,
     optimizer: &mut ModuleOptimizer,
-    batch: &MaskedBatch,
+    micro_batches: &[MaskedBatch],
     lr: f64,
+    grad_clip: f64,
 ) -> (MlmModel, StepReport) {
     let device = model.encoder.embedding.tokens.weight.device();
-    let input = batch_input(batch, &device);
-    let targets = input.targets.clone();
-    let output = model.forward(input);
-    let predictions = targets.dims()[0];
-    let correct: i64 = output
-        .logits
-        .clone()
-        .argmax(1)
-        .squeeze_dim::<1>(1)
-        .equal(targets)
-        .int()
-        .sum()
-        .into_scalar();
-    let loss: f64 = output.loss.clone().into_scalar();
-    let grads = GradientsParams::from_grads(output.loss.backward(), &model);
+    let total: usize = micro_batches
+        .iter()
+        .map(|b| b.masked_positions().len())
+        .sum();
+    let mut accumulator = GradientsAccumulator::<MlmModel>::new();
+    let (mut loss, mut correct, mut tokens) = (0.0, 0i64, 0);
+    for batch in micro_batches {
+        let input = batch_input(batch, &device);
+        let targets = input.targets.clone();
+        let n = targets.dims()[0];
+        let output = model.forward(input);
+        correct += output
+            .logits
+            .clone()
+            .argmax(1)
+            .squeeze_dim::<1>(1)
+            .equal(targets)
+            .int()
+            .sum()
+            .into_scalar::<i64>();
+        let weight = n as f64 / total.max(1) as f64;
+        let weighted = output.loss.mul_scalar(weight);
+        loss += f64::from(weighted.clone().into_scalar::<f32>());
+        tokens += batch.tokens();
+        accumulator.accumulate(
+            &model,
+            GradientsParams::from_grads(weighted.backward(), &model),
+        );
+    }
+    let mut grads = accumulator.grads();
+    let grad_norm = clip_gradients(&model, &mut grads, grad_clip);
     let model = optimizer.step(lr, model, grads);
-    (
-        model,
-        StepReport {
-            loss,
-            accuracy: correct as f64 / predictions.max(1) as f64,
-            predictions,
-        },
-    )
+    let report = StepReport {
+        loss,
+        accuracy: correct as f64 / total.max(1) as f64,
+        predictions: total,
+        tokens,
+        grad_norm,
+    };
+    (model, report)
 }
 
 /// The seed of the device's random state before `step`: reseeding from (seed, step) every step

@@ -3,6 +3,7 @@
 #[path = "../data/common.rs"]
 #[allow(dead_code)]
 mod common;
+mod pretrain_cli;
 
 use std::path::Path;
 use std::sync::{Arc, Mutex};
@@ -10,11 +11,18 @@ use std::sync::{Arc, Mutex};
 use burn::optim::AdamWConfig;
 use burn::prelude::*;
 use cloze::data::loader::{Loader, LoaderConfig, LoaderPosition, ShardSet};
+use cloze::device::DeviceChoice;
 use cloze::model::config::EncoderConfig;
 use cloze::model::mlm::MlmModel;
 use cloze::train::checkpoint::{TrainingState, load_latest, save_checkpoint};
 use cloze::train::schedule::{Decay, LrSchedule};
 use cloze::train::step::{step_seed, train_step};
+
+/// The device the training tests run on: `CLOZE_TEST_DEVICE` (`flex` by default; `tch-cpu` in the
+/// LibTorch pass of the tests).
+fn test_device() -> String {
+    std::env::var("CLOZE_TEST_DEVICE").unwrap_or_else(|_| "flex".into())
+}
 
 /// The device's random state is global: training runs in parallel test threads would share it.
 fn exclusive() -> std::sync::MutexGuard<'static, ()> {
@@ -46,7 +54,12 @@ fn run(session: Session) -> (u64, Vec<f64>) {
     };
     let set = Arc::new(ShardSet::open(&common::fixture().shards, &config).unwrap());
     let vocab_size = set.manifest().tokenizer.vocab_size;
-    let device = Device::flex().autodiff();
+    let device = test_device()
+        .parse::<DeviceChoice>()
+        .unwrap()
+        .device()
+        .unwrap()
+        .autodiff();
     device.seed(7);
     let model_config = EncoderConfig::named("tiny", vocab_size)
         .unwrap()
@@ -73,15 +86,23 @@ fn run(session: Session) -> (u64, Vec<f64>) {
     for step in start..session.until {
         device.seed(step_seed(7, step));
         let batch = loader.next().unwrap().unwrap();
-        let (next, report) = train_step(model, &mut optimizer, &batch, schedule.lr(step));
+        let (next, report) = train_step(
+            model,
+            &mut optimizer,
+            std::slice::from_ref(&batch),
+            schedule.lr(step),
+            1.0,
+        );
         model = next;
         assert!(report.loss.is_finite() && report.predictions > 0);
         losses.push(report.loss);
         if (step + 1) % session.checkpoint_every == 0 {
             let state = TrainingState {
                 step: step + 1,
+                tokens: 0,
                 loader: loader.position(),
                 seed: 7,
+                manifest_sha256: String::new(),
                 config: serde_json::json!({}),
             };
             save_checkpoint(session.dir, &state, &model, &optimizer, 2).unwrap();
@@ -157,4 +178,106 @@ fn a_resumed_run_repeats_the_uninterrupted_one_and_a_corrupt_latest_falls_back()
     std::fs::write(&model, &bytes[..bytes.len() / 2]).unwrap();
     let (start, _) = small_session(&interrupted, true, 9);
     assert_eq!(start, 8);
+}
+
+/// A batch of the fixture's shards at seq 32, batch 4.
+fn fixture_batch() -> (usize, cloze::data::batch::MaskedBatch) {
+    let config = LoaderConfig {
+        seq_len: 32,
+        batch_size: 4,
+        ..LoaderConfig::default()
+    };
+    let set = Arc::new(ShardSet::open(&common::fixture().shards, &config).unwrap());
+    let vocab_size = set.manifest().tokenizer.vocab_size;
+    let mut loader = Loader::start(set, config, LoaderPosition::default());
+    (vocab_size, loader.next().unwrap().unwrap())
+}
+
+fn tiny_model(vocab_size: usize, device: &Device) -> MlmModel {
+    device.seed(11);
+    let config = EncoderConfig::named("tiny", vocab_size)
+        .unwrap()
+        .with_max_len(32);
+    MlmModel::new(&config, device)
+}
+
+fn loss_and_logits(model: &MlmModel, batch: &cloze::data::batch::MaskedBatch) -> (f32, Vec<f32>) {
+    let device = model.encoder.embedding.tokens.weight.device();
+    let output = model.forward(cloze::train::step::batch_input(batch, &device));
+    let logits = output.logits.into_data().try_to_vec::<f32>().unwrap();
+    (output.loss.into_scalar(), logits)
+}
+
+#[test]
+fn only_the_selected_positions_contribute_to_the_loss() {
+    let _guard = exclusive();
+    let device = test_device()
+        .parse::<DeviceChoice>()
+        .unwrap()
+        .device()
+        .unwrap();
+    let (vocab_size, batch) = fixture_batch();
+    let model = tiny_model(vocab_size, &device);
+    let (loss, _) = loss_and_logits(&model, &batch);
+    let selected = batch.masked_positions();
+
+    // Another original token (the label a full head would score) at every unselected position:
+    // nothing changes.
+    let mut other = batch.clone();
+    for i in 0..other.original_ids.len() {
+        if !selected.contains(&i) {
+            other.original_ids[i] = (other.original_ids[i] + 1) % vocab_size as u32;
+        }
+    }
+    assert_eq!(loss_and_logits(&model, &other).0, loss);
+
+    // Another label at one selected position changes the loss.
+    let mut other = batch.clone();
+    let p = selected[0];
+    other.labels[p] = (other.labels[p] + 1) % vocab_size as i64;
+    assert_ne!(loss_and_logits(&model, &other).0, loss);
+}
+
+#[test]
+fn a_checkpoint_round_trip_gives_identical_predictions() {
+    let _guard = exclusive();
+    let device = test_device()
+        .parse::<DeviceChoice>()
+        .unwrap()
+        .device()
+        .unwrap()
+        .autodiff();
+    let (vocab_size, batch) = fixture_batch();
+    let model = tiny_model(vocab_size, &device);
+    // A few steps, so that the optimizer has state worth saving.
+    let mut optimizer = AdamWConfig::new().init();
+    let mut model = model;
+    for _ in 0..3 {
+        model = train_step(
+            model,
+            &mut optimizer,
+            std::slice::from_ref(&batch),
+            1e-3,
+            1.0,
+        )
+        .0;
+    }
+    let dir = common::scratch("round-trip");
+    let state = TrainingState {
+        step: 3,
+        tokens: 0,
+        loader: LoaderPosition::default(),
+        seed: 11,
+        manifest_sha256: String::new(),
+        config: serde_json::json!({}),
+    };
+    save_checkpoint(&dir, &state, &model, &optimizer, 1).unwrap();
+    let fresh = tiny_model(vocab_size, &device);
+    let (loaded_state, loaded, _) = load_latest(&dir, fresh.clone(), || AdamWConfig::new().init())
+        .unwrap()
+        .unwrap();
+    assert_eq!(loaded_state, state);
+    let valid = |m: &MlmModel| loss_and_logits(&m.valid(), &batch);
+    assert_eq!(valid(&loaded), valid(&model));
+    assert_ne!(valid(&fresh).1, valid(&model).1);
 }

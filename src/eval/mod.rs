@@ -1,0 +1,3 @@
+//! Evaluation: masked-token accuracy (and, later, translation quality).
+
+pub mod mlm;

@@ -1,0 +1,311 @@
+//! The pretraining stage's configuration: every knob, its default, and its checks. The keys are
+//! the TOML keys (`data.shards`, `model.size`, `train.steps`, ...) that `--set` overrides.
+
+use std::path::PathBuf;
+
+use anyhow::{Result, bail};
+use serde::{Deserialize, Serialize};
+
+use crate::data::masking::MaskingConfig;
+use crate::model::config::EncoderConfig;
+use crate::train::schedule::{Decay, LrSchedule};
+
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct PretrainConfig {
+    /// Where the run is written (`config.toml`, `metrics.csv`, `checkpoints/`); by default
+    /// `runs/<config file name>`.
+    pub run_dir: Option<PathBuf>,
+    pub data: DataSection,
+    pub model: ModelSection,
+    pub train: TrainSection,
+    pub masking: MaskingConfig,
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct DataSection {
+    /// A directory written by `cloze shard` (monolingual).
+    pub shards: PathBuf,
+    /// The split trained on.
+    pub train_split: String,
+    /// The split validated on; validation is skipped when the shards have no such split.
+    pub valid_split: String,
+    /// Batches prepared ahead on the loader thread.
+    pub prefetch: usize,
+}
+
+impl Default for DataSection {
+    fn default() -> Self {
+        Self {
+            shards: PathBuf::new(),
+            train_split: "train".into(),
+            valid_split: "valid".into(),
+            prefetch: 8,
+        }
+    }
+}
+
+/// A named size, with any of its dimensions overridden.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct ModelSection {
+    /// `tiny`, `small` or `base`.
+    pub size: String,
+    pub d_model: Option<usize>,
+    pub n_layers: Option<usize>,
+    pub n_heads: Option<usize>,
+    pub d_ff: Option<usize>,
+    pub dropout: f64,
+    /// GELU instead of ReLU (the source material's).
+    pub gelu: bool,
+    /// LayerNorm before each sub-layer instead of after it (the source material's post-LN).
+    pub pre_ln: bool,
+    /// Learned position embeddings instead of sinusoids.
+    pub learned_positions: bool,
+}
+
+impl Default for ModelSection {
+    fn default() -> Self {
+        Self {
+            size: "small".into(),
+            d_model: None,
+            n_layers: None,
+            n_heads: None,
+            d_ff: None,
+            dropout: 0.1,
+            gelu: false,
+            pre_ln: false,
+            learned_positions: false,
+        }
+    }
+}
+
+impl ModelSection {
+    /// The encoder for a vocabulary and a sequence length.
+    pub fn encoder(&self, vocab_size: usize, seq_len: usize) -> Result<EncoderConfig> {
+        let named = EncoderConfig::named(&self.size, vocab_size)
+            .map_err(|e| anyhow::anyhow!("model.size: {e}"))?;
+        let config = EncoderConfig {
+            d_model: self.d_model.unwrap_or(named.d_model),
+            n_layers: self.n_layers.unwrap_or(named.n_layers),
+            n_heads: self.n_heads.unwrap_or(named.n_heads),
+            d_ff: self.d_ff.unwrap_or(named.d_ff),
+            max_len: seq_len,
+            dropout: self.dropout,
+            gelu: self.gelu,
+            pre_ln: self.pre_ln,
+            learned_positions: self.learned_positions,
+            ..named
+        };
+        config.validate()?;
+        Ok(config)
+    }
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct TrainSection {
+    /// Optimizer steps in all.
+    pub steps: u64,
+    /// Sequences per micro-batch.
+    pub batch_size: usize,
+    /// Tokens per sequence, `[CLS]` and `[SEP]` included.
+    pub seq_len: usize,
+    /// Micro-batches whose gradients are summed into one step.
+    pub grad_accum: usize,
+    /// Peak learning rate.
+    pub lr: f64,
+    pub warmup_steps: u64,
+    /// `linear` or `cosine` decay after warmup.
+    pub decay: Decay,
+    /// The learning rate at the last step, as a fraction of the peak.
+    pub final_lr_fraction: f64,
+    /// AdamW's decoupled weight decay; LayerNorm parameters and biases get none.
+    pub weight_decay: f64,
+    pub beta1: f64,
+    pub beta2: f64,
+    pub epsilon: f64,
+    /// The global gradient norm is scaled down to this; 0 turns clipping off.
+    pub grad_clip: f64,
+    /// Seeds the initial weights, the data order, the masks and dropout.
+    pub seed: u64,
+    /// Steps between checkpoints (and one at the end); 0 writes only the last.
+    pub checkpoint_every: u64,
+    /// Checkpoints kept; older ones are removed.
+    pub keep_checkpoints: usize,
+    /// Steps between validations (and one at the end); 0 validates only at the end.
+    pub valid_every: u64,
+    /// Batches per validation; 0 reads the whole valid split.
+    pub valid_batches: usize,
+    /// Steps between log lines when standard error is not a terminal (no progress bar).
+    pub log_every: u64,
+}
+
+impl Default for TrainSection {
+    fn default() -> Self {
+        Self {
+            steps: 1000,
+            batch_size: 32,
+            seq_len: 128,
+            grad_accum: 1,
+            lr: 5e-4,
+            warmup_steps: 100,
+            decay: Decay::Linear,
+            final_lr_fraction: 0.0,
+            weight_decay: 0.01,
+            beta1: 0.9,
+            beta2: 0.999,
+            epsilon: 1e-6,
+            grad_clip: 1.0,
+            seed: 0,
+            checkpoint_every: 500,
+            keep_checkpoints: 3,
+            valid_every: 500,
+            valid_batches: 0,
+            log_every: 50,
+        }
+    }
+}
+
+impl TrainSection {
+    pub fn schedule(&self) -> LrSchedule {
+        LrSchedule {
+            peak: self.lr,
+            warmup_steps: self.warmup_steps,
+            total_steps: self.steps,
+            decay: self.decay,
+            final_fraction: self.final_lr_fraction,
+        }
+    }
+}
+
+impl PretrainConfig {
+    /// Checks every value a run would otherwise fail on later, naming the key.
+    pub fn validate(&self) -> Result<()> {
+        if self.data.shards.as_os_str().is_empty() {
+            bail!("data.shards is not set: name a directory written by `cloze shard`");
+        }
+        let t = &self.train;
+        let at_least_one = [
+            ("train.steps", t.steps as usize),
+            ("train.batch_size", t.batch_size),
+            ("train.grad_accum", t.grad_accum),
+            ("train.keep_checkpoints", t.keep_checkpoints),
+            ("data.prefetch", self.data.prefetch),
+        ];
+        for (key, value) in at_least_one {
+            if value == 0 {
+                bail!("{key} must be at least 1");
+            }
+        }
+        if t.seq_len < 3 {
+            bail!(
+                "train.seq_len must be at least 3 ([CLS], a token, [SEP]), got {}",
+                t.seq_len
+            );
+        }
+        let positive = [("train.lr", t.lr), ("train.epsilon", t.epsilon)];
+        for (key, value) in positive {
+            if !(value.is_finite() && value > 0.0) {
+                bail!("{key} must be a positive number, got {value}");
+            }
+        }
+        let unit = [
+            ("train.final_lr_fraction", t.final_lr_fraction),
+            ("train.beta1", t.beta1),
+            ("train.beta2", t.beta2),
+        ];
+        for (key, value) in unit {
+            if !(0.0..=1.0).contains(&value) {
+                bail!("{key} must be in [0, 1], got {value}");
+            }
+        }
+        if !(t.weight_decay.is_finite() && t.weight_decay >= 0.0) {
+            bail!(
+                "train.weight_decay must be 0 or more, got {}",
+                t.weight_decay
+            );
+        }
+        if !(t.grad_clip.is_finite() && t.grad_clip >= 0.0) {
+            bail!(
+                "train.grad_clip must be 0 (off) or more, got {}",
+                t.grad_clip
+            );
+        }
+        self.masking
+            .validate()
+            .map_err(|e| anyhow::anyhow!("masking.{e}"))?;
+        self.model.encoder(8, t.seq_len)?;
+        Ok(())
+    }
+
+    /// The keys that must match for `--resume` to continue a run: everything but the length of
+    /// the run and how often it checkpoints, validates and logs.
+    pub fn resume_conflicts(&self, saved: &PretrainConfig) -> Vec<&'static str> {
+        let (a, b) = (&self.train, &saved.train);
+        let checks = [
+            (
+                "data",
+                self.data.shards == saved.data.shards
+                    && self.data.train_split == saved.data.train_split,
+            ),
+            ("model", self.model == saved.model),
+            ("masking", self.masking == saved.masking),
+            ("train.batch_size", a.batch_size == b.batch_size),
+            ("train.seq_len", a.seq_len == b.seq_len),
+            ("train.grad_accum", a.grad_accum == b.grad_accum),
+            ("train.seed", a.seed == b.seed),
+        ];
+        checks
+            .into_iter()
+            .filter(|(_, same)| !same)
+            .map(|(key, _)| key)
+            .collect()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn config() -> PretrainConfig {
+        let mut c = PretrainConfig::default();
+        c.data.shards = "shards".into();
+        c
+    }
+
+    #[test]
+    fn defaults_are_valid_and_bad_values_name_their_key() {
+        config().validate().unwrap();
+        type Breaker = fn(&mut PretrainConfig);
+        let cases: [(&str, Breaker); 7] = [
+            ("data.shards", |c| c.data.shards = PathBuf::new()),
+            ("train.steps", |c| c.train.steps = 0),
+            ("train.seq_len", |c| c.train.seq_len = 2),
+            ("train.lr", |c| c.train.lr = -1.0),
+            ("train.beta2", |c| c.train.beta2 = 1.5),
+            ("model.size", |c| c.model.size = "huge".into()),
+            ("model.d_model", |c| c.model.n_heads = Some(3)),
+        ];
+        for (key, break_it) in cases {
+            let mut c = config();
+            break_it(&mut c);
+            let err = c.validate().unwrap_err().to_string();
+            assert!(err.contains(key), "{key}: {err}");
+        }
+    }
+
+    #[test]
+    fn a_longer_run_may_resume_but_another_model_may_not() {
+        let saved = config();
+        let mut longer = saved.clone();
+        longer.train.steps *= 2;
+        longer.train.checkpoint_every = 7;
+        assert!(longer.resume_conflicts(&saved).is_empty());
+        let mut other = saved.clone();
+        other.model.pre_ln = true;
+        other.train.seq_len = 64;
+        assert_eq!(other.resume_conflicts(&saved), ["model", "train.seq_len"]);
+    }
+}
