@@ -1,0 +1,156 @@
+//! Training-step throughput of `small` at batch 32 x seq 128 on flex (and on tch when built with
+//! `--features tch`), with HF `transformers` BertForMaskedLM of the same sizes timed in the same
+//! run (`benches/reference/hf_mlm.py`). Prints one JSON line on stdout.
+//!
+//! `cargo bench --bench train_step` (with `CLOZE_HF_PYTHON` naming a Python that has torch 2.9.0 and
+//! transformers; default `~/.cache/cloze/hf-venv/bin/python`). `STEPS` sets the timed steps.
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::sync::Arc;
+use std::time::Instant;
+
+use anyhow::{Context, Result};
+use cloze::data::batch::MaskedBatch;
+use cloze::data::corpus::ReadOptions;
+use cloze::data::loader::{Loader, LoaderConfig, LoaderPosition, ShardSet};
+use cloze::data::prepare::{ShardOptions, write_shards};
+use cloze::data::tokenizer::{TokenizerConfig, train_tokenizer};
+use cloze::device::DeviceChoice;
+use cloze::model::config::EncoderConfig;
+use cloze::model::mlm::MlmModel;
+use cloze::train::optimizer::{AdamWSettings, adamw};
+use cloze::train::step::train_step;
+
+const BATCH: usize = 32;
+const SEQ: usize = 128;
+const WARMUP: usize = 3;
+
+fn data(name: &str) -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("data")
+        .join(name)
+}
+
+/// Real batches of the shipped text, vocabulary 8192.
+fn batches(work: &Path, count: usize) -> Result<(usize, Vec<MaskedBatch>)> {
+    let inputs = vec![data("ko.ui-docs.txt.gz"), data("en.bible-web.txt.gz")];
+    let tokenizer = work.join("tokenizer.json");
+    train_tokenizer(
+        &inputs,
+        &ReadOptions::default(),
+        &TokenizerConfig::default(),
+        &tokenizer,
+    )?;
+    let shards = work.join("shards");
+    write_shards(&ShardOptions {
+        tokenizer,
+        inputs,
+        out: shards.clone(),
+        read: ReadOptions::default(),
+        pair_columns: None,
+        valid_fraction: 0.0,
+        seed: 0,
+        rows_per_shard: 100_000,
+        overwrite: false,
+    })?;
+    let config = LoaderConfig {
+        seq_len: SEQ,
+        batch_size: BATCH,
+        ..LoaderConfig::default()
+    };
+    let set = Arc::new(ShardSet::open(&shards, &config)?);
+    let vocab = set.manifest().tokenizer.vocab_size;
+    let loader = Loader::start(set, config, LoaderPosition::default());
+    let batches = loader.take(count).collect::<Result<Vec<_>>>()?;
+    Ok((vocab, batches))
+}
+
+/// Tokens per second of `small` training steps on `device`, after `WARMUP` untimed steps.
+fn measure(device: DeviceChoice, vocab: usize, batches: &[MaskedBatch]) -> Result<f64> {
+    let device = device.device()?.autodiff();
+    device.seed(0);
+    let config = EncoderConfig::named("small", vocab)?.with_max_len(SEQ);
+    let mut model = MlmModel::new(&config, &device);
+    let mut optimizer = adamw(AdamWSettings {
+        beta1: 0.9,
+        beta2: 0.999,
+        epsilon: 1e-6,
+        weight_decay: 0.01,
+    });
+    let mut tokens = 0;
+    let mut started = Instant::now();
+    for (i, batch) in batches.iter().enumerate() {
+        if i == WARMUP {
+            device.sync().map_err(|e| anyhow::anyhow!("{e:?}"))?;
+            started = Instant::now();
+            tokens = 0;
+        }
+        let (next, report) = train_step(
+            model,
+            &mut optimizer,
+            std::slice::from_ref(batch),
+            5e-4,
+            1.0,
+        );
+        model = next;
+        tokens += report.tokens;
+    }
+    Ok(tokens as f64 / started.elapsed().as_secs_f64())
+}
+
+fn reference(steps: usize) -> Result<serde_json::Value> {
+    let python = std::env::var("CLOZE_HF_PYTHON").unwrap_or_else(|_| {
+        let home = std::env::var("HOME").unwrap_or_default();
+        format!("{home}/.cache/cloze/hf-venv/bin/python")
+    });
+    let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("benches/reference/hf_mlm.py");
+    let out = Command::new(&python)
+        .arg(&script)
+        .arg(steps.to_string())
+        .arg(WARMUP.to_string())
+        .output()
+        .with_context(|| format!("cannot run {python} (set CLOZE_HF_PYTHON)"))?;
+    anyhow::ensure!(
+        out.status.success(),
+        "hf_mlm.py failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    Ok(serde_json::from_slice(&out.stdout)?)
+}
+
+fn main() -> Result<()> {
+    let steps: usize = std::env::var("STEPS")
+        .ok()
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(10);
+    let work = tempfile::tempdir()?;
+    let (vocab, batches) = batches(work.path(), steps + WARMUP)?;
+    eprintln!("flex: {steps} steps of small at {BATCH} x {SEQ} ...");
+    let flex = measure(DeviceChoice::Flex, vocab, &batches)?;
+    let tch = if cfg!(feature = "tch") {
+        eprintln!("tch-cpu ...");
+        Some(measure(DeviceChoice::TchCpu, vocab, &batches)?)
+    } else {
+        None
+    };
+    eprintln!("HF transformers BertForMaskedLM ...");
+    let hf = reference(steps)?;
+    let hf_rate = hf["tokens_per_s"].as_f64().context("tokens_per_s")?;
+    let result = serde_json::json!({
+        "bench": "train_step",
+        "model": "small",
+        "batch": BATCH,
+        "seq_len": SEQ,
+        "vocab": vocab,
+        "steps": steps,
+        "flex_tokens_per_s": flex,
+        "tch_cpu_tokens_per_s": tch,
+        "hf_tokens_per_s": hf_rate,
+        "flex_vs_hf": flex / hf_rate,
+        "tch_vs_hf": tch.map(|t| t / hf_rate),
+        "hf": hf,
+    });
+    println!("{result}");
+    Ok(())
+}
