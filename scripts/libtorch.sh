@@ -2,12 +2,14 @@
 # Installs LibTorch 2.9.0 (CPU libraries only, from the PyPI torch wheel) once, and prints the
 # folder to build with: LIBTORCH=$(scripts/libtorch.sh) cargo build --release --features tch
 # Idempotent and quick when already done. The folder links only libtorch, libtorch_cpu, libc10 and
-# libgomp, so nothing CUDA is linked (about 1.75 GB). Override the location with CLOZE_TORCH_HOME.
+# libgomp, so nothing CUDA is linked (about 1.75 GB); libtorch_cpu needs libcupti and libcudart at
+# run time (not a GPU), which come from the two small nvidia wheels and are linked there too.
+# Override the location with CLOZE_TORCH_HOME.
 set -euo pipefail
 home=${CLOZE_TORCH_HOME:-$HOME/.cache/cloze}
 venv=$home/torch-venv
 libtorch=$home/libtorch-2.9.0-cpu
-if [ ! -f "$libtorch/lib/libtorch_cpu.so" ]; then
+if [ ! -e "$libtorch/lib/libtorch_cpu.so" ] || [ ! -e "$libtorch/lib/libcupti.so.12" ]; then
   mkdir -p "$home"
   [ -x "$venv/bin/python" ] || python3 -m venv "$venv" >&2
   "$venv/bin/python" -m pip install -q --disable-pip-version-check --no-deps \
@@ -18,6 +20,8 @@ if [ ! -f "$libtorch/lib/libtorch_cpu.so" ]; then
   for lib in libtorch.so libtorch_cpu.so libc10.so libgomp.so.1; do
     ln -s "$torch/lib/$lib" "$libtorch.tmp/lib/$lib"
   done
+  ln -s "$torch/../nvidia/cuda_cupti/lib/libcupti.so.12" "$libtorch.tmp/lib/libcupti.so.12"
+  ln -s "$torch/../nvidia/cuda_runtime/lib/libcudart.so.12" "$libtorch.tmp/lib/libcudart.so.12"
   rm -rf "$libtorch" && mv "$libtorch.tmp" "$libtorch"
 fi
 echo "$libtorch"

@@ -108,18 +108,14 @@ pub fn pretrain(config: &PretrainConfig, options: &PretrainOptions) -> Result<Pr
             .with_context(|| format!("data.shards = {}", config.data.shards.display()))?,
     );
     let valid_config = loader_config(config, &config.data.valid_split);
-    let valid_set = if train_set
-        .manifest()
-        .shards
-        .contains_key(&config.data.valid_split)
-    {
+    let valid_set = if train_set.manifest().total_tokens(&config.data.valid_split) > 0 {
         Some(Arc::new(ShardSet::open(
             &config.data.shards,
             &valid_config,
         )?))
     } else {
         tracing::warn!(
-            "{} has no '{}' split: no validation",
+            "{} has no '{}' split (or it is empty): no validation",
             config.data.shards.display(),
             config.data.valid_split
         );
