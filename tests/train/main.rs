@@ -24,6 +24,15 @@ fn test_device() -> String {
     std::env::var("CLOZE_TEST_DEVICE").unwrap_or_else(|_| "flex".into())
 }
 
+/// The burn device of [`test_device`].
+fn burn_device() -> Device {
+    test_device()
+        .parse::<DeviceChoice>()
+        .unwrap()
+        .device()
+        .unwrap()
+}
+
 /// The device's random state is global: training runs in parallel test threads would share it.
 fn exclusive() -> std::sync::MutexGuard<'static, ()> {
     static EXCLUSIVE: Mutex<()> = Mutex::new(());
@@ -54,12 +63,7 @@ fn run(session: Session) -> (u64, Vec<f64>) {
     };
     let set = Arc::new(ShardSet::open(&common::fixture().shards, &config).unwrap());
     let vocab_size = set.manifest().tokenizer.vocab_size;
-    let device = test_device()
-        .parse::<DeviceChoice>()
-        .unwrap()
-        .device()
-        .unwrap()
-        .autodiff();
+    let device = burn_device().autodiff();
     device.seed(7);
     let model_config = EncoderConfig::named("tiny", vocab_size)
         .unwrap()
@@ -211,11 +215,7 @@ fn loss_and_logits(model: &MlmModel, batch: &cloze::data::batch::MaskedBatch) ->
 #[test]
 fn only_the_selected_positions_contribute_to_the_loss() {
     let _guard = exclusive();
-    let device = test_device()
-        .parse::<DeviceChoice>()
-        .unwrap()
-        .device()
-        .unwrap();
+    let device = burn_device();
     let (vocab_size, batch) = fixture_batch();
     let model = tiny_model(vocab_size, &device);
     let (loss, _) = loss_and_logits(&model, &batch);
@@ -241,12 +241,7 @@ fn only_the_selected_positions_contribute_to_the_loss() {
 #[test]
 fn a_checkpoint_round_trip_gives_identical_predictions() {
     let _guard = exclusive();
-    let device = test_device()
-        .parse::<DeviceChoice>()
-        .unwrap()
-        .device()
-        .unwrap()
-        .autodiff();
+    let device = burn_device().autodiff();
     let (vocab_size, batch) = fixture_batch();
     let model = tiny_model(vocab_size, &device);
     // A few steps, so that the optimizer has state worth saving.
