@@ -14,9 +14,11 @@ use cloze::data::loader::{Loader, LoaderConfig, LoaderPosition, ShardSet};
 use cloze::data::prepare::{ShardOptions, write_shards};
 use cloze::data::tokenizer::{TokenizerConfig, train_tokenizer};
 
-/// Tokens/s of one training step that the loader is compared with: a plain burn-nn encoder of the
-/// `small` sizes on tch, 2 cores (the pretraining issue's figure, until the step exists here).
-const TRAIN_STEP_TOKENS_PER_S: f64 = 1700.0;
+#[path = "common/step_rate.rs"]
+mod step_rate;
+
+/// Timed training steps the loader is compared with.
+const TRAIN_STEPS: usize = 5;
 
 fn corpora() -> PathBuf {
     std::env::var_os("CLOZE_CORPORA")
@@ -94,14 +96,23 @@ fn main() -> anyhow::Result<()> {
     let set = Arc::new(ShardSet::open(&shards, &config)?);
     let started = Instant::now();
     let mut sequences = 0usize;
-    for batch in Loader::start(set, config, LoaderPosition::default()) {
+    for batch in Loader::start(set, config.clone(), LoaderPosition::default()) {
         sequences += batch?.batch_size;
         if started.elapsed() > Duration::from_secs(10) {
             break;
         }
     }
     let loader_seq_s = sequences as f64 / started.elapsed().as_secs_f64();
-    let consumed_seq_s = TRAIN_STEP_TOKENS_PER_S / 128.0;
+
+    eprintln!("timing training steps of small on flex ...");
+    let set = Arc::new(ShardSet::open(&shards, &config)?);
+    let vocab = set.manifest().tokenizer.vocab_size;
+    let batches = Loader::start(set, config, LoaderPosition::default())
+        .take(step_rate::WARMUP + TRAIN_STEPS)
+        .collect::<anyhow::Result<Vec<_>>>()?;
+    let train_step_tokens_s =
+        step_rate::small_step_rate(cloze::device::DeviceChoice::Flex, vocab, &batches)?;
+    let consumed_seq_s = train_step_tokens_s / 128.0;
 
     let result = serde_json::json!({
         "corpus_mb": mb,
@@ -113,7 +124,7 @@ fn main() -> anyhow::Result<()> {
         "shard_write_vs_reference": reference_s / shard_s,
         "loader_sequences_s": loader_seq_s,
         "loader_tokens_s": loader_seq_s * 128.0,
-        "train_step_reference_tokens_s": TRAIN_STEP_TOKENS_PER_S,
+        "train_step_flex_tokens_s": train_step_tokens_s,
         "loader_vs_train_step": loader_seq_s / consumed_seq_s,
         "threads": std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1),
     });

@@ -8,7 +8,6 @@
 use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::sync::Arc;
-use std::time::Instant;
 
 use anyhow::{Context, Result};
 use cloze::data::batch::MaskedBatch;
@@ -17,14 +16,13 @@ use cloze::data::loader::{Loader, LoaderConfig, LoaderPosition, ShardSet};
 use cloze::data::prepare::{ShardOptions, write_shards};
 use cloze::data::tokenizer::{TokenizerConfig, train_tokenizer};
 use cloze::device::DeviceChoice;
-use cloze::model::config::EncoderConfig;
-use cloze::model::mlm::MlmModel;
-use cloze::train::optimizer::{AdamWSettings, adamw};
-use cloze::train::step::train_step;
+
+#[path = "common/step_rate.rs"]
+mod step_rate;
+use step_rate::{WARMUP, small_step_rate};
 
 const BATCH: usize = 32;
 const SEQ: usize = 128;
-const WARMUP: usize = 3;
 
 fn data(name: &str) -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR"))
@@ -66,39 +64,6 @@ fn batches(work: &Path, count: usize) -> Result<(usize, Vec<MaskedBatch>)> {
     Ok((vocab, batches))
 }
 
-/// Tokens per second of `small` training steps on `device`, after `WARMUP` untimed steps.
-fn measure(device: DeviceChoice, vocab: usize, batches: &[MaskedBatch]) -> Result<f64> {
-    let device = device.device()?.autodiff();
-    device.seed(0);
-    let config = EncoderConfig::named("small", vocab)?.with_max_len(SEQ);
-    let mut model = MlmModel::new(&config, &device);
-    let mut optimizer = adamw(AdamWSettings {
-        beta1: 0.9,
-        beta2: 0.999,
-        epsilon: 1e-6,
-        weight_decay: 0.01,
-    });
-    let mut tokens = 0;
-    let mut started = Instant::now();
-    for (i, batch) in batches.iter().enumerate() {
-        if i == WARMUP {
-            device.sync().map_err(|e| anyhow::anyhow!("{e:?}"))?;
-            started = Instant::now();
-            tokens = 0;
-        }
-        let (next, report) = train_step(
-            model,
-            &mut optimizer,
-            std::slice::from_ref(batch),
-            5e-4,
-            1.0,
-        );
-        model = next;
-        tokens += report.tokens;
-    }
-    Ok(tokens as f64 / started.elapsed().as_secs_f64())
-}
-
 fn reference(steps: usize) -> Result<serde_json::Value> {
     let python = std::env::var("CLOZE_HF_PYTHON").unwrap_or_else(|_| {
         let home = std::env::var("HOME").unwrap_or_default();
@@ -127,10 +92,10 @@ fn main() -> Result<()> {
     let work = tempfile::tempdir()?;
     let (vocab, batches) = batches(work.path(), steps + WARMUP)?;
     eprintln!("flex: {steps} steps of small at {BATCH} x {SEQ} ...");
-    let flex = measure(DeviceChoice::Flex, vocab, &batches)?;
+    let flex = small_step_rate(DeviceChoice::Flex, vocab, &batches)?;
     let tch = if cfg!(feature = "tch") {
         eprintln!("tch-cpu ...");
-        Some(measure(DeviceChoice::TchCpu, vocab, &batches)?)
+        Some(small_step_rate(DeviceChoice::TchCpu, vocab, &batches)?)
     } else {
         None
     };

@@ -169,7 +169,7 @@ struct InspectArgs {
 #[derive(Args)]
 #[command(
     after_long_help = "The config keys, their defaults and their meaning are listed in the \
-README (Pretraining). Example:\n  cloze pretrain --config pipelines/quickstart.toml --set train.steps=200 --run-dir runs/try"
+README, section `cloze pretrain`. Example:\n  cloze pretrain --config pipelines/quickstart.toml --set train.steps=200 --run-dir runs/try"
 )]
 struct PretrainArgs {
     /// A TOML file: a pipeline file (its [pretrain] table is used) or a pretraining config
