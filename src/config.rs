@@ -10,34 +10,43 @@ use std::path::Path;
 use anyhow::{Context, Result, anyhow, bail};
 use serde::de::DeserializeOwned;
 
-/// Reads the `section` table of `path` (or the whole file when it has no such table), applies
-/// `overrides` (`key=value`, keys relative to the section), and deserializes it.
-pub fn load<T: DeserializeOwned>(path: &Path, section: &str, overrides: &[String]) -> Result<T> {
+/// Reads the `section` table of `path` (or the whole file when no section is asked for, or the
+/// file has no such table), applies `overrides` (`key=value`, keys relative to the section), and
+/// deserializes it.
+pub fn load<T: DeserializeOwned>(
+    path: &Path,
+    section: Option<&str>,
+    overrides: &[String],
+) -> Result<T> {
     let text = std::fs::read_to_string(path)
         .with_context(|| format!("cannot read config file {}", path.display()))?;
     parse(&text, section, overrides).map_err(|e| anyhow!("{}: {e:#}", path.display()))
 }
 
 /// As [`load`], from the text of a file.
-pub fn parse<T: DeserializeOwned>(text: &str, section: &str, overrides: &[String]) -> Result<T> {
+pub fn parse<T: DeserializeOwned>(
+    text: &str,
+    section: Option<&str>,
+    overrides: &[String],
+) -> Result<T> {
     let mut table: toml::Table = toml::from_str(text).map_err(|e| anyhow!("{e}"))?;
-    let nested = matches!(table.get(section), Some(toml::Value::Table(_)));
-    // Deserialize the text itself first, so errors in the file come with its line and column.
-    if nested {
-        let whole: toml::Table = table.clone();
-        let value = whole.get(section).cloned().expect("checked above");
-        deserialize_value::<T>(value).map_err(|e| {
-            let line = locate(text, &e.path);
-            anyhow!("{section}.{}{line}: {}", e.path, e.message)
-        })?;
-        table = match table.remove(section) {
-            Some(toml::Value::Table(t)) => t,
-            _ => unreachable!("checked above"),
-        };
-    } else {
-        let de = toml::Deserializer::parse(text).map_err(|e| anyhow!("{e}"))?;
-        serde_path_to_error::deserialize::<_, T>(de)
-            .map_err(|e| anyhow!("{}: {}", e.path(), e.inner()))?;
+    // Deserialize the file as it is first, so errors in it come with their line.
+    match section.and_then(|name| Some((name, table.remove(name)?))) {
+        Some((name, toml::Value::Table(inner))) => {
+            deserialize_value::<T>(toml::Value::Table(inner.clone())).map_err(|e| {
+                let line = locate(text, &e.path);
+                anyhow!("{name}.{}{line}: {}", e.path, e.message)
+            })?;
+            table = inner;
+        }
+        other => {
+            if let Some((name, value)) = other {
+                table.insert(name.to_owned(), value);
+            }
+            let de = toml::Deserializer::parse(text).map_err(|e| anyhow!("{e}"))?;
+            serde_path_to_error::deserialize::<_, T>(de)
+                .map_err(|e| anyhow!("{}: {}", e.path(), e.inner()))?;
+        }
     }
     if overrides.is_empty() {
         return deserialize_value(toml::Value::Table(table))
@@ -141,11 +150,11 @@ mod tests {
         let nested = "[other]\nx = 1\n[pretrain.train]\nsteps = 5\n";
         let flat = "[train]\nsteps = 5\n";
         for text in [nested, flat] {
-            let s: Stage = parse(text, "pretrain", &[]).unwrap();
+            let s: Stage = parse(text, Some("pretrain"), &[]).unwrap();
             assert_eq!(s.train.steps, 5);
             let s: Stage = parse(
                 text,
-                "pretrain",
+                Some("pretrain"),
                 &[
                     "train.steps=7".into(),
                     "train.lr=1e-3".into(),
@@ -161,7 +170,7 @@ mod tests {
     #[test]
     fn errors_name_the_key_and_the_line() {
         let text = "[train]\n\nsteps = \"many\"\n";
-        let err = parse::<Stage>(text, "pretrain", &[])
+        let err = parse::<Stage>(text, Some("pretrain"), &[])
             .unwrap_err()
             .to_string();
         assert!(
@@ -170,7 +179,7 @@ mod tests {
         );
 
         let text = "[pretrain.train]\nsteps = 1\nstpes = 2\n";
-        let err = parse::<Stage>(text, "pretrain", &[])
+        let err = parse::<Stage>(text, Some("pretrain"), &[])
             .unwrap_err()
             .to_string();
         assert!(
@@ -180,19 +189,23 @@ mod tests {
 
         let err = parse::<Stage>(
             "[train]\nsteps = 1\n",
-            "pretrain",
+            Some("pretrain"),
             &["train.stepz=3".into()],
         )
         .unwrap_err()
         .to_string();
         assert!(err.contains("stepz") && err.contains("--set"), "{err}");
-        let err = parse::<Stage>("[train]\nsteps = 1\n", "pretrain", &["train.steps".into()])
-            .unwrap_err()
-            .to_string();
+        let err = parse::<Stage>(
+            "[train]\nsteps = 1\n",
+            Some("pretrain"),
+            &["train.steps".into()],
+        )
+        .unwrap_err()
+        .to_string();
         assert!(err.contains("key=value"), "{err}");
         let err = parse::<Stage>(
             "[train]\nsteps = 1\n",
-            "pretrain",
+            Some("pretrain"),
             &["train.steps.x=1".into()],
         )
         .unwrap_err()

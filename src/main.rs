@@ -365,7 +365,8 @@ fn stop_on_interrupt() -> Arc<AtomicBool> {
 }
 
 fn pretrain(args: PretrainArgs) -> Result<()> {
-    let config: PretrainConfig = cloze::config::load(&args.config, "pretrain", &args.overrides)?;
+    let config: PretrainConfig =
+        cloze::config::load(&args.config, Some("pretrain"), &args.overrides)?;
     let run_dir = args
         .run_dir
         .or_else(|| config.run_dir.clone())

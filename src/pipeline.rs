@@ -94,7 +94,7 @@ fn default_rows_per_shard() -> usize {
 impl Pipeline {
     /// Reads a pipeline file; `overrides` are `stage.key=value` (`pretrain.train.steps=10`).
     pub fn load(path: &Path, overrides: &[String]) -> Result<Self> {
-        let pipeline: Self = crate::config::load(path, "", overrides)?;
+        let pipeline: Self = crate::config::load(path, None, overrides)?;
         if pipeline.tokenizer.is_none() && pipeline.shard.is_none() && pipeline.pretrain.is_none() {
             anyhow::bail!(
                 "{}: no stage; a pipeline file has [tokenizer], [shard] and/or [pretrain] tables",

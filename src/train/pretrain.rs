@@ -62,7 +62,7 @@ pub fn saved_config(run_dir: &Path) -> Result<Option<PretrainConfig>> {
     if !path.exists() {
         return Ok(None);
     }
-    crate::config::load(&path, "pretrain", &[]).map(Some)
+    crate::config::load(&path, Some("pretrain"), &[]).map(Some)
 }
 
 fn loader_config(config: &PretrainConfig, split: &str) -> LoaderConfig {
