@@ -1,22 +1,50 @@
-//! Fault injection for crash tests: with `CLOZE_FAULT=NAME` (or `NAME@STEP`) in the environment,
-//! the process aborts at the named point, as abruptly as `kill -9` (no destructor or cleanup
-//! runs), so tests can crash it exactly where a real crash would do the most harm.
+//! Fault injection for crash and failure tests, driven by `CLOZE_FAULT=NAME`, `NAME@STEP` or
+//! `NAME@FIRST-LAST` in the environment. Three kinds of point read it:
+//!
+//! - [`point`] aborts the process, as abruptly as `kill -9` (no destructor or cleanup runs), so
+//!   tests can crash it exactly where a real crash would do the most harm;
+//! - [`write_error`] fails with the error a full disk gives (ENOSPC), where a write would;
+//! - [`active`] tells the caller to misbehave in its own way (a non-finite loss).
+//!
+//! Without the variable every point is a no-op.
 
-/// The environment variable naming where to abort.
+/// The environment variable naming the fault.
 pub const VARIABLE: &str = "CLOZE_FAULT";
 
-/// Aborts the process if `CLOZE_FAULT` names this point (`name`, or `name@step`).
-pub fn point(name: &str, step: u64) {
+/// ENOSPC, "No space left on device", on Linux and macOS.
+const NO_SPACE: i32 = 28;
+
+/// Whether `CLOZE_FAULT` names this point at this step (`name` alone matches every step).
+pub fn active(name: &str, step: u64) -> bool {
     let Some(wanted) = std::env::var_os(VARIABLE) else {
-        return;
+        return false;
     };
     let wanted = wanted.to_string_lossy();
-    let hit = match wanted.split_once('@') {
-        Some((n, s)) => n == name && s.parse() == Ok(step),
+    match wanted.split_once('@') {
+        Some((n, steps)) if n == name => match steps.split_once('-') {
+            Some((first, last)) => {
+                first.parse().is_ok_and(|f: u64| f <= step)
+                    && last.parse().is_ok_and(|l: u64| step <= l)
+            }
+            None => steps.parse() == Ok(step),
+        },
+        Some(_) => false,
         None => wanted == name,
-    };
-    if hit {
-        eprintln!("{VARIABLE}={wanted}: aborting at {name} (step {step})");
+    }
+}
+
+/// Aborts the process if `CLOZE_FAULT` names this point.
+pub fn point(name: &str, step: u64) {
+    if active(name, step) {
+        eprintln!("{VARIABLE}: aborting at {name} (step {step})");
         std::process::abort();
     }
+}
+
+/// Fails with "No space left on device" if `CLOZE_FAULT` names this point.
+pub fn write_error(name: &str, step: u64) -> std::io::Result<()> {
+    if active(name, step) {
+        return Err(std::io::Error::from_raw_os_error(NO_SPACE));
+    }
+    Ok(())
 }

@@ -29,6 +29,24 @@ pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<()> {
     Ok(())
 }
 
+/// Removes the temporary files [`write_atomic`] leaves in `dir` when the process is killed while
+/// writing (`.NAME.XXXXXX.tmp`). Only for directories that one process writes at a time.
+pub fn remove_temporaries(dir: &Path) {
+    let Ok(entries) = std::fs::read_dir(dir) else {
+        return;
+    };
+    for entry in entries.flatten() {
+        let name = entry.file_name().to_string_lossy().into_owned();
+        if name.starts_with('.') && name.ends_with(".tmp") && entry.path().is_file() {
+            tracing::debug!(
+                "removing {}, left by an interrupted write",
+                entry.path().display()
+            );
+            let _ = std::fs::remove_file(entry.path());
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -13,9 +13,18 @@ use cloze::data::masking::MaskingConfig;
 use cloze::data::prepare::{ShardOptions, write_shards};
 use cloze::data::tokenizer::{ClozeTokenizer, Normalization, TokenizerConfig, train_tokenizer};
 use cloze::device::DeviceChoice;
+use cloze::eval::bleu::{corpus_bleu, corpus_chrf};
+use cloze::eval::checkpoint_mlm::{MlmEvalData, MlmEvalRequest, evaluate_checkpoint};
+use cloze::eval::fill::fill_mask;
+use cloze::eval::segments::read_segments;
 use cloze::pipeline::{self, Pipeline};
 use cloze::train::config::PretrainConfig;
-use cloze::train::pretrain::{PretrainOptions, PretrainOutcome};
+use cloze::train::pretrain::{NonFiniteLoss, PretrainOptions, PretrainOutcome};
+use cloze::train::trained::TrainedModel;
+
+/// The exit status of a run stopped by too many non-finite steps in a row (1 is any other error,
+/// 2 a usage error, 130 a second Ctrl-C).
+const EXIT_NONFINITE: i32 = 3;
 
 #[derive(Parser)]
 #[command(
@@ -44,6 +53,35 @@ enum Command {
     Pretrain(PretrainArgs),
     /// Run the stages of a pipeline file in order, skipping those whose outputs are up to date.
     Run(RunArgs),
+    /// Evaluate a pretrained checkpoint.
+    #[command(subcommand)]
+    Eval(EvalCommand),
+    /// Print the most likely tokens, with their probabilities, at each [MASK] of a text.
+    Fill(FillArgs),
+}
+
+#[derive(Subcommand)]
+enum EvalCommand {
+    /// Masked-token accuracy: top-1, top-5, loss and perplexity, by replacement kind and script.
+    ///
+    /// The masks are drawn with a fixed seed, so the same command gives the same figures.
+    Mlm(EvalMlmArgs),
+    /// Corpus BLEU (sacreBLEU's defaults: 13a tokenization, exp smoothing) and chrF (character
+    /// 6-grams, beta 2) of translations against references, one segment per line.
+    Bleu(EvalBleuArgs),
+}
+
+#[derive(Args)]
+struct EvalBleuArgs {
+    /// The translations, one per line.
+    #[arg(long, value_name = "FILE")]
+    hyp: PathBuf,
+    /// The references, one per line, as many lines as --hyp.
+    #[arg(long = "ref", value_name = "FILE")]
+    reference: PathBuf,
+    /// Print one JSON object ({"bleu": {...}, "chrf": {...}}) instead of text.
+    #[arg(long)]
+    json: bool,
 }
 
 #[derive(Subcommand)]
@@ -207,6 +245,75 @@ struct RunArgs {
     overrides: Vec<String>,
 }
 
+#[derive(Args)]
+#[command(group(clap::ArgGroup::new("data").required(true).args(["shards", "inputs"])))]
+struct EvalMlmArgs {
+    /// A checkpoint directory (checkpoints/step-NNNNNNN), or a run directory (its latest
+    /// checkpoint).
+    #[arg(long, value_name = "DIR")]
+    checkpoint: PathBuf,
+    /// Evaluate a split of these shards (written by `cloze shard` with the checkpoint's tokenizer).
+    #[arg(long, value_name = "DIR")]
+    shards: Option<PathBuf>,
+    /// The split of --shards to evaluate.
+    #[arg(long, default_value = "valid", requires = "shards")]
+    split: String,
+    /// Evaluate raw text instead (formats as for `cloze shard`): tokenized with the checkpoint's
+    /// tokenizer and packed as in training. Lines that cannot be read are skipped and reported.
+    #[arg(long = "input", num_args = 1.., value_name = "FILE")]
+    inputs: Vec<PathBuf>,
+    /// The tokenizer; by default the one saved in the checkpoint. Another one is refused.
+    #[arg(long, value_name = "FILE")]
+    tokenizer: Option<PathBuf>,
+    /// Seed of the masks.
+    #[arg(long, default_value_t = 0)]
+    seed: u64,
+    /// Fraction of tokens selected for prediction (default: the checkpoint's masking.mask_prob).
+    #[arg(long, value_name = "P")]
+    mask_prob: Option<f64>,
+    /// Sequences per batch.
+    #[arg(long, default_value_t = 32)]
+    batch_size: usize,
+    /// Sequence length, [CLS] and [SEP] included (default and maximum: the checkpoint's
+    /// train.seq_len).
+    #[arg(long, value_name = "N")]
+    seq_len: Option<usize>,
+    /// Stop after this many batches (0: evaluate everything).
+    #[arg(long, default_value_t = 0, value_name = "N")]
+    max_batches: usize,
+    /// Backend and device (as for `cloze pretrain --device`).
+    #[arg(long, default_value = "flex", value_name = "DEVICE")]
+    device: DeviceChoice,
+    /// Print one JSON object (predictions, accuracy, top5, loss, perplexity, by_kind, by_script)
+    /// instead of a table.
+    #[arg(long)]
+    json: bool,
+    #[command(flatten)]
+    read: ReadArgs,
+}
+
+#[derive(Args)]
+struct FillArgs {
+    /// A checkpoint directory, or a run directory (its latest checkpoint).
+    #[arg(long, value_name = "DIR")]
+    checkpoint: PathBuf,
+    /// How many candidates to print for each [MASK].
+    #[arg(long, default_value_t = 5, value_name = "K")]
+    top_k: usize,
+    /// The tokenizer; by default the one saved in the checkpoint. Another one is refused.
+    #[arg(long, value_name = "FILE")]
+    tokenizer: Option<PathBuf>,
+    /// Backend and device (as for `cloze pretrain --device`).
+    #[arg(long, default_value = "flex", value_name = "DEVICE")]
+    device: DeviceChoice,
+    /// Print one JSON object per text (text, tokens, masks with their candidates, filled).
+    #[arg(long)]
+    json: bool,
+    /// Texts with one or more [MASK], e.g. "the [MASK] of the lord".
+    #[arg(required = true, value_name = "TEXT")]
+    texts: Vec<String>,
+}
+
 fn main() {
     let cli = Cli::parse();
     let filter = tracing_subscriber::EnvFilter::try_from_default_env()
@@ -219,7 +326,8 @@ fn main() {
         .init();
     if let Err(error) = run(cli.command) {
         eprintln!("error: {error:#}");
-        std::process::exit(1);
+        let diverged = error.downcast_ref::<NonFiniteLoss>().is_some();
+        std::process::exit(if diverged { EXIT_NONFINITE } else { 1 });
     }
 }
 
@@ -230,6 +338,9 @@ fn run(command: Command) -> Result<()> {
         Command::Inspect(args) => inspect(args),
         Command::Pretrain(args) => pretrain(args),
         Command::Run(args) => run_pipeline(args),
+        Command::Eval(EvalCommand::Mlm(args)) => eval_mlm(args),
+        Command::Eval(EvalCommand::Bleu(args)) => eval_bleu(args),
+        Command::Fill(args) => fill(args),
     }
 }
 
@@ -402,16 +513,18 @@ fn report_pretraining(outcome: &PretrainOutcome) {
     if let Some(v) = &outcome.valid {
         eprintln!(
             "valid: loss {:.4}, top-1 accuracy {:.4} at all {} selected positions",
-            v.loss, v.accuracy, v.predictions
+            v.loss(),
+            v.accuracy(),
+            v.predictions()
         );
-        let unigram = v.unigram_mask_accuracy.unwrap_or(0.0);
+        let unigram = v.unigram_mask_accuracy().unwrap_or(0.0);
         eprintln!(
             "valid: top-1 accuracy at [MASK] {:.4} ({} positions); unigram baseline {:.4}; ratio {:.2}x",
-            v.mask_accuracy,
-            v.mask_predictions,
+            v.mask().accuracy(),
+            v.mask().predictions,
             unigram,
             if unigram > 0.0 {
-                v.mask_accuracy / unigram
+                v.mask().accuracy() / unigram
             } else {
                 f64::INFINITY
             }
@@ -468,5 +581,158 @@ fn run_pipeline(args: RunArgs) -> Result<()> {
         args.pipeline.display(),
         started.elapsed().as_secs_f64()
     );
+    Ok(())
+}
+
+fn eval_mlm(args: EvalMlmArgs) -> Result<()> {
+    let data = match args.shards {
+        Some(dir) => MlmEvalData::Shards {
+            dir,
+            split: args.split,
+        },
+        None => MlmEvalData::Text {
+            inputs: args.inputs,
+            read: args.read.options(),
+        },
+    };
+    let request = MlmEvalRequest {
+        checkpoint: args.checkpoint,
+        tokenizer: args.tokenizer,
+        data,
+        seed: args.seed,
+        mask_prob: args.mask_prob,
+        batch_size: args.batch_size,
+        seq_len: args.seq_len,
+        max_batches: args.max_batches,
+        device: args.device,
+        progress: true,
+    };
+    let outcome = evaluate_checkpoint(&request)?;
+    for line in &outcome.skipped {
+        eprintln!("{line}");
+    }
+    let e = &outcome.evaluation;
+    eprintln!(
+        "{} (step {}): {} tokens in {} batches of {} x {}, {:.1}s, {:.0} tokens/s",
+        outcome.checkpoint.display(),
+        outcome.step,
+        e.tokens,
+        e.batches,
+        request.batch_size,
+        outcome.seq_len,
+        e.seconds,
+        e.tokens_per_s()
+    );
+    let report = e.report();
+    let stdout = std::io::stdout();
+    let mut out = stdout.lock();
+    if args.json {
+        serde_json::to_writer(&mut out, &report)?;
+        writeln!(out)?;
+    } else {
+        writeln!(
+            out,
+            "masks: seed {}, mask_prob {}",
+            request.seed, outcome.mask_prob
+        )?;
+        writeln!(
+            out,
+            "{:<11} {:>11} {:>7} {:>7} {:>7} {:>10}",
+            "positions", "predictions", "top-1", "top-5", "loss", "perplexity"
+        )?;
+        let rows = [
+            ("all", e.all.figures()),
+            ("[MASK]", report.by_kind.mask),
+            ("random", report.by_kind.random),
+            ("unchanged", report.by_kind.unchanged),
+            ("hangul", report.by_script.hangul),
+            ("latin", report.by_script.latin),
+            ("other", report.by_script.other),
+        ];
+        let cell = |v: Option<f64>, precision: usize| {
+            v.map_or("-".to_owned(), |v| format!("{v:.precision$}"))
+        };
+        for (name, f) in rows {
+            writeln!(
+                out,
+                "{name:<11} {:>11} {:>7} {:>7} {:>7} {:>10}",
+                f.predictions,
+                cell(f.accuracy, 4),
+                cell(f.top5, 4),
+                cell(f.loss, 4),
+                cell(f.perplexity, 2)
+            )?;
+        }
+    }
+    out.flush()?;
+    Ok(())
+}
+
+fn fill(args: FillArgs) -> Result<()> {
+    let device = args.device.device()?;
+    let trained = TrainedModel::load(&args.checkpoint, args.tokenizer.as_deref(), &device)?;
+    let stdout = std::io::stdout();
+    let mut out = stdout.lock();
+    for text in &args.texts {
+        let result = fill_mask(
+            &trained.model,
+            &trained.tokenizer,
+            text,
+            args.top_k,
+            trained.max_len(),
+        )?;
+        if args.json {
+            serde_json::to_writer(&mut out, &result)?;
+            writeln!(out)?;
+            continue;
+        }
+        writeln!(out, "{}", result.text)?;
+        for (i, mask) in result.masks.iter().enumerate() {
+            writeln!(out, "  [MASK] {} (token {}):", i + 1, mask.position)?;
+            for c in &mask.candidates {
+                writeln!(out, "    {:<16} {:.4}", c.token, c.probability)?;
+            }
+        }
+        writeln!(out, "  filled: {}", result.filled)?;
+    }
+    out.flush()?;
+    Ok(())
+}
+
+fn eval_bleu(args: EvalBleuArgs) -> Result<()> {
+    let hypotheses = read_segments(&args.hyp)?;
+    let references = read_segments(&args.reference)?;
+    let context = || {
+        format!(
+            "{} against {}",
+            args.hyp.display(),
+            args.reference.display()
+        )
+    };
+    let bleu = corpus_bleu(&hypotheses, &references).with_context(context)?;
+    let chrf = corpus_chrf(&hypotheses, &references).with_context(context)?;
+    let stdout = std::io::stdout();
+    let mut out = stdout.lock();
+    if args.json {
+        serde_json::to_writer(&mut out, &serde_json::json!({"bleu": bleu, "chrf": chrf}))?;
+        writeln!(out)?;
+    } else {
+        let p = bleu.precisions;
+        writeln!(
+            out,
+            "BLEU {:.2} ({:.1}/{:.1}/{:.1}/{:.1}, brevity penalty {:.3}, ratio {:.3}, hyp {} ref {} tokens)",
+            bleu.score,
+            p[0],
+            p[1],
+            p[2],
+            p[3],
+            bleu.bp,
+            bleu.sys_len as f64 / bleu.ref_len.max(1) as f64,
+            bleu.sys_len,
+            bleu.ref_len
+        )?;
+        writeln!(out, "chrF2 {:.2}", chrf.score)?;
+    }
+    out.flush()?;
     Ok(())
 }

@@ -13,7 +13,7 @@
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
-use anyhow::{Result, bail};
+use anyhow::{Context, Result, bail};
 use rand::SeedableRng;
 use rand::seq::SliceRandom;
 use rand_chacha::ChaCha8Rng;
@@ -138,6 +138,19 @@ impl ShardSet {
                 config.world,
                 config.split
             );
+        }
+        for entry in &entries {
+            let path = root.join(&entry.file);
+            let size = std::fs::metadata(&path)
+                .with_context(|| format!("cannot read shard {}", path.display()))?
+                .len();
+            if entry.bytes > 0 && size != entry.bytes {
+                bail!(
+                    "{}: shard is truncated or was modified: {size} bytes on disk, the manifest says {}",
+                    path.display(),
+                    entry.bytes
+                );
+            }
         }
         if entries.iter().all(|e| e.tokens == 0) {
             bail!(

@@ -4,7 +4,7 @@
 //! `format_version`, `kind` (`monolingual` or `pairs`), `tokenizer` {`file`, `sha256`, `vocab_size`},
 //! `split` {`seed`, `valid_fraction`, `unit`}, `sources` (one report per input file), and
 //! `shards` {`train`: [...], `valid`: [...]}, each entry {`file`, `rows`, `documents`, `tokens`,
-//! `sha256`} with `file` relative to the directory. Any tool that writes Arrow IPC files with the
+//! `sha256`, `bytes`} with `file` relative to the directory. Any tool that writes Arrow IPC files with the
 //! schema of [`crate::data::shard`] and lists them here produces shards cloze can read.
 
 use std::collections::BTreeMap;
@@ -51,6 +51,10 @@ pub struct ShardEntry {
     pub documents: u64,
     pub tokens: u64,
     pub sha256: String,
+    /// The file's size: checked when the shards are opened, so that a truncated shard is found
+    /// before training starts rather than when it is first read (0: not recorded).
+    #[serde(default)]
+    pub bytes: u64,
 }
 
 #[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]

@@ -229,6 +229,8 @@ impl ShardWriter {
         let path = self.dir.join(&name);
         let rows = std::mem::replace(&mut self.rows, ShardRows::new(self.kind));
         let bytes = encode_shard(self.kind, &self.tokenizer_sha256, &rows)?;
+        crate::fault::write_error("shard-disk-full", self.entries.len() as u64)
+            .with_context(|| format!("cannot write {}", path.display()))?;
         fsutil::write_atomic(&path, &bytes)?;
         self.written.push(path);
         self.entries.push(ShardEntry {
@@ -237,6 +239,7 @@ impl ShardWriter {
             documents: std::mem::take(&mut self.documents),
             tokens: rows.columns.iter().map(|c| c.tokens() as u64).sum(),
             sha256: sha256_hex(&bytes),
+            bytes: bytes.len() as u64,
         });
         Ok(())
     }

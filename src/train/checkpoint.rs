@@ -1,7 +1,8 @@
 //! Checkpoints that hold everything needed to resume: model, optimizer, step, loader position and
 //! seed (with the random state reseeded from (seed, step) at every step, that is the RNG state).
 //!
-//! `DIR/step-NNNNNNN/` holds `model.bpk`, `optimizer.bpk` and `state.json`. It is written as a
+//! `DIR/step-NNNNNNN/` holds `model.bpk`, `optimizer.bpk`, `state.json` and the `tokenizer.json`
+//! the model was trained with, so that a checkpoint directory alone can be evaluated. It is written as a
 //! temporary sibling and renamed when complete, then `DIR/latest` (which names it) is replaced
 //! atomically, and all but the newest `keep` checkpoints are removed. Loading tries `latest`
 //! first and falls back, with a warning, to older complete checkpoints.
@@ -18,9 +19,12 @@ use crate::fsutil;
 use crate::model::mlm::MlmModel;
 
 pub const LATEST: &str = "latest";
-const MODEL_FILE: &str = "model.bpk";
+/// The checkpoints' directory inside a run directory.
+pub const CHECKPOINTS_DIR: &str = "checkpoints";
+pub const MODEL_FILE: &str = "model.bpk";
 const OPTIMIZER_FILE: &str = "optimizer.bpk";
-const STATE_FILE: &str = "state.json";
+pub const STATE_FILE: &str = "state.json";
+pub const TOKENIZER_FILE: &str = "tokenizer.json";
 
 /// What a checkpoint records besides the tensors.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -36,6 +40,9 @@ pub struct TrainingState {
     /// The sha256 of the shards' manifest.json: a run refuses to resume on other data.
     #[serde(default)]
     pub manifest_sha256: String,
+    /// The sha256 of the tokenizer.json saved with the model (empty in older checkpoints).
+    #[serde(default)]
+    pub tokenizer_sha256: String,
     /// The resolved run configuration, kept verbatim.
     pub config: serde_json::Value,
 }
@@ -44,12 +51,14 @@ fn checkpoint_name(step: u64) -> String {
     format!("step-{step:07}")
 }
 
-/// Writes a checkpoint into `dir` and returns its path.
+/// Writes a checkpoint into `dir`, with the bytes of the tokenizer.json the model was trained
+/// with, and returns its path.
 pub fn save_checkpoint(
     dir: &Path,
     state: &TrainingState,
     model: &MlmModel,
     optimizer: &ModuleOptimizer,
+    tokenizer_json: &[u8],
     keep: usize,
 ) -> Result<PathBuf> {
     std::fs::create_dir_all(dir).with_context(|| format!("cannot create {}", dir.display()))?;
@@ -62,9 +71,12 @@ pub fn save_checkpoint(
         .save_file(tmp.path().join(MODEL_FILE))
         .map_err(|e| anyhow!("cannot write the model: {e:?}"))?;
     crate::fault::point("checkpoint-write", state.step);
+    crate::fault::write_error("checkpoint-disk-full", state.step)
+        .with_context(|| format!("cannot write {}", tmp.path().join(OPTIMIZER_FILE).display()))?;
     optimizer
         .save(tmp.path().join(OPTIMIZER_FILE))
         .map_err(|e| anyhow!("cannot write the optimizer state: {e:?}"))?;
+    fsutil::write_atomic(&tmp.path().join(TOKENIZER_FILE), tokenizer_json)?;
     fsutil::write_atomic(
         &tmp.path().join(STATE_FILE),
         serde_json::to_string_pretty(state)?.as_bytes(),
@@ -72,20 +84,33 @@ pub fn save_checkpoint(
     let name = checkpoint_name(state.step);
     let path = dir.join(&name);
     if path.exists() {
-        std::fs::remove_dir_all(&path)
-            .with_context(|| format!("cannot replace {}", path.display()))?;
+        remove_checkpoint(&path)?;
     }
     std::fs::rename(tmp.keep(), &path)
         .with_context(|| format!("cannot move {} into place", path.display()))?;
+    crate::fault::point("checkpoint-renamed", state.step);
     fsutil::write_atomic(&dir.join(LATEST), name.as_bytes())?;
     for old in checkpoints(dir)?.into_iter().rev().skip(keep.max(1)) {
-        let _ = std::fs::remove_dir_all(old);
+        if let Err(e) = remove_checkpoint(&old) {
+            tracing::warn!("cannot remove the old checkpoint {}: {e:#}", old.display());
+        }
+        crate::fault::point("checkpoint-pruned", state.step);
     }
     Ok(path)
 }
 
+/// Removes a checkpoint directory without ever leaving a partial one under a checkpoint's name:
+/// it is renamed to a temporary name first (one that [`remove_incomplete`] also clears).
+fn remove_checkpoint(path: &Path) -> Result<()> {
+    let name = path.file_name().unwrap_or_default().to_string_lossy();
+    let doomed = path.with_file_name(format!(".{name}.removing"));
+    std::fs::rename(path, &doomed).with_context(|| format!("cannot remove {}", path.display()))?;
+    crate::fault::point("checkpoint-removing", 0);
+    std::fs::remove_dir_all(&doomed).with_context(|| format!("cannot remove {}", doomed.display()))
+}
+
 /// Complete checkpoint directories of `dir`, oldest first.
-fn checkpoints(dir: &Path) -> Result<Vec<PathBuf>> {
+pub fn checkpoints(dir: &Path) -> Result<Vec<PathBuf>> {
     let mut found: Vec<PathBuf> = std::fs::read_dir(dir)
         .with_context(|| format!("cannot read {}", dir.display()))?
         .flatten()
@@ -96,8 +121,9 @@ fn checkpoints(dir: &Path) -> Result<Vec<PathBuf>> {
     Ok(found)
 }
 
-/// Removes the temporary directories of checkpoints whose writing was cut short (a crash while
-/// saving); only one run writes to a checkpoint directory.
+/// Removes what a crash can leave in a checkpoint directory: checkpoints half written or half
+/// removed (`.step-*`) and temporary files (`.*.tmp`). Only one run writes to a checkpoint
+/// directory.
 fn remove_incomplete(dir: &Path) {
     let Ok(entries) = std::fs::read_dir(dir) else {
         return;
@@ -105,12 +131,13 @@ fn remove_incomplete(dir: &Path) {
     for entry in entries.flatten() {
         if entry.file_name().to_string_lossy().starts_with(".step-") {
             tracing::warn!(
-                "removing {}, a checkpoint whose writing was interrupted",
+                "removing {}, a checkpoint whose writing or removal was interrupted",
                 entry.path().display()
             );
             let _ = std::fs::remove_dir_all(entry.path());
         }
     }
+    fsutil::remove_temporaries(dir);
 }
 
 /// Whether `dir` holds any complete checkpoint.
@@ -118,7 +145,29 @@ pub fn has_checkpoints(dir: &Path) -> bool {
     dir.exists() && checkpoints(dir).is_ok_and(|c| !c.is_empty())
 }
 
-fn load_one(
+/// burn's error for weights that do not fit the model lists every tensor; the first mismatch
+/// and a count say enough.
+pub fn describe_load_error(debug: &str) -> String {
+    let mismatches: Vec<&str> = debug
+        .split("\\\"")
+        .filter(|part| part.contains("shape mismatch"))
+        .collect();
+    match mismatches.first() {
+        Some(first) => format!(
+            "the weights do not fit the model the checkpoint's config describes (another model \
+             size?): {first}{}",
+            if mismatches.len() > 1 {
+                format!(", and {} more tensors", mismatches.len() - 1)
+            } else {
+                String::new()
+            }
+        ),
+        None => format!("cannot load the model: {debug}"),
+    }
+}
+
+/// Loads one checkpoint directory into the given fresh model and optimizer.
+pub fn load_checkpoint(
     path: &Path,
     model: MlmModel,
     optimizer: ModuleOptimizer,
@@ -128,9 +177,13 @@ fn load_one(
         .with_context(|| format!("cannot read {}", state_path.display()))?;
     let state: TrainingState = serde_json::from_str(&text)
         .with_context(|| format!("{}: not a valid training state", state_path.display()))?;
-    let model = model
-        .try_load_file(path.join(MODEL_FILE))
-        .map_err(|e| anyhow!("{}: {e:?}", path.join(MODEL_FILE).display()))?;
+    let model = model.try_load_file(path.join(MODEL_FILE)).map_err(|e| {
+        anyhow!(
+            "{}: {}",
+            path.join(MODEL_FILE).display(),
+            describe_load_error(&format!("{e:?}"))
+        )
+    })?;
     let optimizer = optimizer
         .load(path.join(OPTIMIZER_FILE))
         .map_err(|e| anyhow!("{}: {e:?}", path.join(OPTIMIZER_FILE).display()))?;
@@ -159,7 +212,7 @@ pub fn load_latest(
         return Ok(None);
     }
     for candidate in &candidates {
-        match load_one(candidate, model.clone(), optimizer()) {
+        match load_checkpoint(candidate, model.clone(), optimizer()) {
             Ok(loaded) => return Ok(Some(loaded)),
             Err(e) => tracing::warn!("skipping checkpoint {}: {e:#}", candidate.display()),
         }
@@ -170,6 +223,41 @@ pub fn load_latest(
         candidates.len(),
         dir.display()
     )
+}
+
+/// The checkpoint that `path` names: a checkpoint directory itself (it holds state.json), a
+/// directory of checkpoints (its `latest`, else its newest), or a run directory (its
+/// `checkpoints/`, likewise).
+pub fn resolve_checkpoint(path: &Path) -> Result<PathBuf> {
+    if path.join(STATE_FILE).is_file() {
+        return Ok(path.to_owned());
+    }
+    if !path.is_dir() {
+        bail!("{}: no such checkpoint or run directory", path.display());
+    }
+    let dir = if path.join(CHECKPOINTS_DIR).is_dir() {
+        path.join(CHECKPOINTS_DIR)
+    } else {
+        path.to_owned()
+    };
+    if let Ok(name) = std::fs::read_to_string(dir.join(LATEST)) {
+        let latest = dir.join(name.trim());
+        if latest.join(STATE_FILE).is_file() {
+            return Ok(latest);
+        }
+        tracing::warn!(
+            "{} names {}, which is not a complete checkpoint; using the newest one",
+            dir.join(LATEST).display(),
+            latest.display()
+        );
+    }
+    match checkpoints(&dir)?.pop() {
+        Some(newest) => Ok(newest),
+        None => bail!(
+            "{}: not a checkpoint (no {STATE_FILE}), nor a run or checkpoints directory holding one",
+            path.display()
+        ),
+    }
 }
 
 /// The training state of the newest checkpoint of `dir` whose state.json reads, without loading

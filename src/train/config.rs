@@ -140,6 +140,9 @@ pub struct TrainSection {
     pub valid_batches: usize,
     /// Steps between log lines when standard error is not a terminal (no progress bar).
     pub log_every: u64,
+    /// A step whose loss or gradient norm is not finite is skipped (the weights and optimizer
+    /// state stay as they were); after this many in a row the run checkpoints and stops.
+    pub max_nonfinite_steps: u64,
 }
 
 impl Default for TrainSection {
@@ -164,6 +167,7 @@ impl Default for TrainSection {
             valid_every: 500,
             valid_batches: 0,
             log_every: 50,
+            max_nonfinite_steps: 10,
         }
     }
 }
@@ -192,6 +196,7 @@ impl PretrainConfig {
             ("train.batch_size", t.batch_size),
             ("train.grad_accum", t.grad_accum),
             ("train.keep_checkpoints", t.keep_checkpoints),
+            ("train.max_nonfinite_steps", t.max_nonfinite_steps as usize),
             ("data.prefetch", self.data.prefetch),
         ];
         for (key, value) in at_least_one {
@@ -241,7 +246,8 @@ impl PretrainConfig {
     }
 
     /// The keys that must match for `--resume` to continue a run: everything but the length of
-    /// the run and how often it checkpoints, validates and logs.
+    /// the run, how often it checkpoints, validates and logs, and how many non-finite steps it
+    /// tolerates.
     pub fn resume_conflicts(&self, saved: &PretrainConfig) -> Vec<&'static str> {
         let (a, b) = (&self.train, &saved.train);
         let checks = [

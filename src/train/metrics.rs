@@ -70,10 +70,10 @@ impl MetricsLog {
         let valid = valid
             .map(|v| format!("{:.6},{:.6},{:.6}", v.loss, v.accuracy, v.mask_accuracy))
             .unwrap_or_else(|| ",,".into());
-        writeln!(
-            self.file,
+        // One write per row, so that a crash leaves at most the last row cut short.
+        let row = format!(
             // The loss in full (shortest round-trip form), so runs can be compared bit for bit.
-            "{},{},{},{:.6},{:.6e},{:.6},{:.1},{valid}",
+            "{},{},{},{:.6},{:.6e},{:.6},{:.1},{valid}\n",
             step.step,
             step.tokens,
             step.loss,
@@ -81,9 +81,11 @@ impl MetricsLog {
             step.lr,
             step.grad_norm,
             step.tokens_per_s
-        )
-        .and_then(|_| self.file.flush())
-        .with_context(|| format!("cannot write {}", self.path.display()))
+        );
+        self.file
+            .write_all(row.as_bytes())
+            .and_then(|_| self.file.flush())
+            .with_context(|| format!("cannot write {}", self.path.display()))
     }
 }
 

@@ -7,3 +7,4 @@ pub mod optimizer;
 pub mod pretrain;
 pub mod schedule;
 pub mod step;
+pub mod trained;

@@ -12,7 +12,7 @@ use sha2::Digest;
 
 use crate::data::loader::{Loader, LoaderConfig, LoaderPosition, ShardSet};
 use crate::device::DeviceChoice;
-use crate::eval::mlm::{MlmEvaluation, evaluate_mlm, most_frequent_token};
+use crate::eval::mlm::{MlmEvalOptions, MlmEvaluation, evaluate_mlm, most_frequent_token};
 use crate::model::mlm::MlmModel;
 use crate::train::checkpoint::{
     TrainingState, has_checkpoints, latest_state, load_latest, save_checkpoint,
@@ -20,7 +20,7 @@ use crate::train::checkpoint::{
 use crate::train::config::PretrainConfig;
 use crate::train::metrics::{MetricsLog, StepMetrics, ValidMetrics};
 use crate::train::optimizer::{AdamWSettings, adamw};
-use crate::train::step::{step_seed, train_step};
+use crate::train::step::{apply_gradients, compute_gradients, step_seed};
 
 /// How a run is launched, besides its configuration.
 #[derive(Clone, Debug)]
@@ -50,9 +50,25 @@ pub struct PretrainOutcome {
     pub seconds: f64,
 }
 
+/// A run stopped because too many steps in a row had a non-finite loss or gradient norm.
+#[derive(Debug, thiserror::Error)]
+#[error(
+    "stopped at step {step}: the loss or the gradient norm was not finite for {in_a_row} steps in a \
+     row (train.max_nonfinite_steps); {checkpoint} holds the weights of step {last_good}, the last \
+     good one. Lower train.lr (or raise train.warmup_steps) or check the data, then continue with \
+     --resume, past the skipped batches",
+    last_good = step - in_a_row,
+    checkpoint = checkpoint.display()
+)]
+pub struct NonFiniteLoss {
+    pub step: u64,
+    pub in_a_row: u64,
+    pub checkpoint: PathBuf,
+}
+
 pub const CONFIG_FILE: &str = "config.toml";
 pub const METRICS_FILE: &str = "metrics.csv";
-pub const CHECKPOINT_DIR: &str = "checkpoints";
+pub const CHECKPOINT_DIR: &str = crate::train::checkpoint::CHECKPOINTS_DIR;
 /// The validation at the end of the run, with the unigram baseline.
 pub const EVALUATION_FILE: &str = "valid.json";
 
@@ -102,6 +118,8 @@ pub fn pretrain(config: &PretrainConfig, options: &PretrainOptions) -> Result<Pr
         }
     }
 
+    // What a killed run may have left: temporary files of interrupted writes.
+    crate::fsutil::remove_temporaries(run_dir);
     let train_config = loader_config(config, &config.data.train_split);
     let train_set = Arc::new(
         ShardSet::open(&config.data.shards, &train_config)
@@ -127,6 +145,10 @@ pub fn pretrain(config: &PretrainConfig, options: &PretrainOptions) -> Result<Pr
             .with_context(|| format!("cannot read {}", manifest_path.display()))?,
     ));
     let vocab_size = train_set.manifest().tokenizer.vocab_size;
+    let tokenizer_path = train_set.manifest().tokenizer_path(&config.data.shards);
+    let tokenizer_json = std::fs::read(&tokenizer_path)
+        .with_context(|| format!("cannot read {}", tokenizer_path.display()))?;
+    let tokenizer_sha256 = crate::data::tokenizer::sha256_hex(&tokenizer_json);
     let encoder = config.model.encoder(vocab_size, config.train.seq_len)?;
 
     if options.resume
@@ -184,6 +206,7 @@ pub fn pretrain(config: &PretrainConfig, options: &PretrainOptions) -> Result<Pr
     let session_tokens_at_start = tokens;
     let mut step = start;
     let mut interrupted = false;
+    let mut nonfinite_in_a_row = 0u64;
     let checkpoint = |step: u64,
                       tokens: u64,
                       loader: &Loader,
@@ -195,6 +218,7 @@ pub fn pretrain(config: &PretrainConfig, options: &PretrainOptions) -> Result<Pr
             loader: loader.position(),
             seed,
             manifest_sha256: manifest_sha256.clone(),
+            tokenizer_sha256: tokenizer_sha256.clone(),
             config: serde_json::to_value(config).expect("a config serialises"),
         };
         save_checkpoint(
@@ -202,6 +226,7 @@ pub fn pretrain(config: &PretrainConfig, options: &PretrainOptions) -> Result<Pr
             &state,
             model,
             optimizer,
+            &tokenizer_json,
             t.keep_checkpoints,
         )
     };
@@ -216,15 +241,30 @@ pub fn pretrain(config: &PretrainConfig, options: &PretrainOptions) -> Result<Pr
         }
         let lr = schedule.lr(step);
         let step_started = Instant::now();
-        let (next, report) = train_step(model, &mut optimizer, &micro_batches, lr, t.grad_clip);
-        model = next;
+        let mut gradients = compute_gradients(&model, &micro_batches);
+        if crate::fault::active("nonfinite-loss", step + 1) {
+            gradients.report.loss = f64::NAN;
+        }
+        let report = gradients.report;
+        if report.is_finite() {
+            model = apply_gradients(model, &mut optimizer, gradients, lr, t.grad_clip);
+            nonfinite_in_a_row = 0;
+        } else {
+            nonfinite_in_a_row += 1;
+        }
         step += 1;
         tokens += report.tokens as u64;
-        if !report.loss.is_finite() {
-            bail!(
-                "the loss is {} at step {step}; lower train.lr or check the data (the last checkpoint is kept)",
-                report.loss
-            );
+        if nonfinite_in_a_row > 0 {
+            bar.suspend(|| {
+                tracing::warn!(
+                    "step {step}: loss {}, gradient norm {}: skipped, the weights are those of step {} \
+                     ({nonfinite_in_a_row} such steps in a row; the run stops at {})",
+                    report.loss,
+                    report.grad_norm,
+                    step - nonfinite_in_a_row,
+                    t.max_nonfinite_steps
+                )
+            });
         }
         let valid = if t.valid_every > 0 && step.is_multiple_of(t.valid_every) && step < t.steps {
             match &valid_set {
@@ -272,6 +312,16 @@ pub fn pretrain(config: &PretrainConfig, options: &PretrainOptions) -> Result<Pr
                 )
             });
         }
+        if nonfinite_in_a_row >= t.max_nonfinite_steps {
+            let path = checkpoint(step, tokens, &loader, &model, &optimizer)?;
+            bar.finish_and_clear();
+            return Err(NonFiniteLoss {
+                step,
+                in_a_row: nonfinite_in_a_row,
+                checkpoint: path,
+            }
+            .into());
+        }
         if options.stop.load(Ordering::SeqCst) {
             interrupted = step < t.steps;
             break;
@@ -291,17 +341,22 @@ pub fn pretrain(config: &PretrainConfig, options: &PretrainOptions) -> Result<Pr
             let counts = train_set.token_counts()?;
             let vocab = train_set.vocab();
             let unigram = most_frequent_token(&counts, |id| vocab.is_special(id));
-            let evaluation = evaluate_mlm(&model.valid(), set.clone(), &valid_config, 0, unigram)?;
+            let options = MlmEvalOptions {
+                unigram,
+                ..MlmEvalOptions::default()
+            };
+            let evaluation = evaluate_mlm(&model.valid(), set.clone(), &valid_config, &options)?;
             let path = run_dir.join(EVALUATION_FILE);
             let json = serde_json::json!({
                 "step": step,
                 "split": config.data.valid_split,
-                "loss": evaluation.loss,
-                "accuracy": evaluation.accuracy,
-                "mask_accuracy": evaluation.mask_accuracy,
-                "unigram_mask_accuracy": evaluation.unigram_mask_accuracy,
-                "predictions": evaluation.predictions,
-                "mask_predictions": evaluation.mask_predictions,
+                "loss": evaluation.loss(),
+                "accuracy": evaluation.accuracy(),
+                "top5": evaluation.all.top5_accuracy(),
+                "mask_accuracy": evaluation.mask().accuracy(),
+                "unigram_mask_accuracy": evaluation.unigram_mask_accuracy(),
+                "predictions": evaluation.predictions(),
+                "mask_predictions": evaluation.mask().predictions,
             });
             crate::fsutil::write_atomic(&path, serde_json::to_string_pretty(&json)?.as_bytes())?;
             Some(evaluation)
@@ -325,10 +380,14 @@ fn validate(
     config: &LoaderConfig,
     max_batches: usize,
 ) -> Result<ValidMetrics> {
-    let e = evaluate_mlm(&model.valid(), set.clone(), config, max_batches, None)?;
+    let options = MlmEvalOptions {
+        max_batches,
+        ..MlmEvalOptions::default()
+    };
+    let e = evaluate_mlm(&model.valid(), set.clone(), config, &options)?;
     Ok(ValidMetrics {
-        loss: e.loss,
-        accuracy: e.accuracy,
-        mask_accuracy: e.mask_accuracy,
+        loss: e.loss(),
+        accuracy: e.accuracy(),
+        mask_accuracy: e.mask().accuracy(),
     })
 }

@@ -7,7 +7,7 @@ use burn::prelude::*;
 use crate::data::batch::MaskedBatch;
 use crate::model::mlm::{MlmInput, MlmModel};
 use crate::seed::splitmix64;
-use crate::train::optimizer::clip_gradients;
+use crate::train::optimizer::{clip_gradients, gradient_norm};
 
 /// The tensors of one batch on `device`: only the selected positions carry targets.
 pub fn batch_input(batch: &MaskedBatch, device: &Device) -> MlmInput {
@@ -39,16 +39,22 @@ pub struct StepReport {
     pub grad_norm: f64,
 }
 
-/// One optimizer step at learning rate `lr` over `micro_batches`, whose gradients are summed with
-/// weights that make the loss the mean over all their selected positions; the global gradient
-/// norm is clipped to `grad_clip` (0: no clipping).
-pub fn train_step(
-    model: MlmModel,
-    optimizer: &mut ModuleOptimizer,
-    micro_batches: &[MaskedBatch],
-    lr: f64,
-    grad_clip: f64,
-) -> (MlmModel, StepReport) {
+impl StepReport {
+    /// Whether the loss and the gradient norm are finite: a step that is not must not be applied.
+    pub fn is_finite(&self) -> bool {
+        self.loss.is_finite() && self.grad_norm.is_finite()
+    }
+}
+
+/// The gradients of one step, computed but not applied yet, with what the step measured.
+pub struct StepGradients {
+    grads: GradientsParams,
+    pub report: StepReport,
+}
+
+/// Forward and backward passes over `micro_batches`, whose gradients are summed with weights that
+/// make the loss the mean over all their selected positions.
+pub fn compute_gradients(model: &MlmModel, micro_batches: &[MaskedBatch]) -> StepGradients {
     let device = model.encoder.embedding.tokens.weight.device();
     let total: usize = micro_batches
         .iter()
@@ -75,21 +81,56 @@ pub fn train_step(
         loss += f64::from(weighted.clone().into_scalar::<f32>());
         tokens += batch.tokens();
         accumulator.accumulate(
-            &model,
-            GradientsParams::from_grads(weighted.backward(), &model),
+            model,
+            GradientsParams::from_grads(weighted.backward(), model),
         );
     }
     let mut grads = accumulator.grads();
-    let grad_norm = clip_gradients(&model, &mut grads, grad_clip);
-    let model = optimizer.step(lr, model, grads);
-    let report = StepReport {
-        loss,
-        accuracy: correct as f64 / total.max(1) as f64,
-        predictions: total,
-        tokens,
-        grad_norm,
-    };
-    (model, report)
+    let grad_norm = gradient_norm(model, &mut grads);
+    StepGradients {
+        grads,
+        report: StepReport {
+            loss,
+            accuracy: correct as f64 / total.max(1) as f64,
+            predictions: total,
+            tokens,
+            grad_norm,
+        },
+    }
+}
+
+/// Clips the gradients to a global norm of `grad_clip` (0: no clipping) and takes an optimizer
+/// step at learning rate `lr`.
+pub fn apply_gradients(
+    model: MlmModel,
+    optimizer: &mut ModuleOptimizer,
+    gradients: StepGradients,
+    lr: f64,
+    grad_clip: f64,
+) -> MlmModel {
+    let StepGradients { mut grads, report } = gradients;
+    clip_gradients(&model, &mut grads, report.grad_norm, grad_clip);
+    optimizer.step(lr, model, grads)
+}
+
+/// One optimizer step: [`compute_gradients`], then [`apply_gradients`] unless the loss or the
+/// gradient norm is not finite, in which case the model is returned unchanged.
+pub fn train_step(
+    model: MlmModel,
+    optimizer: &mut ModuleOptimizer,
+    micro_batches: &[MaskedBatch],
+    lr: f64,
+    grad_clip: f64,
+) -> (MlmModel, StepReport) {
+    let gradients = compute_gradients(&model, micro_batches);
+    let report = gradients.report;
+    if !report.is_finite() {
+        return (model, report);
+    }
+    (
+        apply_gradients(model, optimizer, gradients, lr, grad_clip),
+        report,
+    )
 }
 
 /// The seed of the device's random state before `step`: reseeding from (seed, step) every step

@@ -158,6 +158,17 @@ fn a_truncated_shard_and_a_foreign_shard_are_named_on_read() {
     ]);
     assert!(run.status.success(), "{}", stderr(&run));
     std::fs::copy(other.join("train/shard-00000.arrow"), &first).unwrap();
+    inspect_fails(&copy, &["shard-00000.arrow", "modified", "bytes on disk"]);
+    // Listed by a tool that records no sizes: the shard's own metadata gives it away on read.
+    let mut unsized_manifest = manifest.clone();
+    for entry in unsized_manifest.shards.values_mut().flatten() {
+        entry.bytes = 0;
+    }
+    std::fs::write(
+        copy.join("manifest.json"),
+        serde_json::to_string(&unsized_manifest).unwrap(),
+    )
+    .unwrap();
     inspect_fails(&copy, &["shard-00000.arrow", "another tokenizer"]);
 
     // The whole directory paired with the wrong tokenizer file.

@@ -1,8 +1,12 @@
 //! Training on the real shards built from `data/`.
 
+mod bad_input;
+mod bleu;
 #[path = "../data/common.rs"]
 #[allow(dead_code)]
 mod common;
+mod eval;
+mod faults;
 mod pretrain_cli;
 
 use std::path::Path;
@@ -107,9 +111,10 @@ fn run(session: Session) -> (u64, Vec<f64>) {
                 loader: loader.position(),
                 seed: 7,
                 manifest_sha256: String::new(),
+                tokenizer_sha256: String::new(),
                 config: serde_json::json!({}),
             };
-            save_checkpoint(session.dir, &state, &model, &optimizer, 2).unwrap();
+            save_checkpoint(session.dir, &state, &model, &optimizer, b"{}", 2).unwrap();
         }
     }
     (start, losses)
@@ -264,9 +269,10 @@ fn a_checkpoint_round_trip_gives_identical_predictions() {
         loader: LoaderPosition::default(),
         seed: 11,
         manifest_sha256: String::new(),
+        tokenizer_sha256: String::new(),
         config: serde_json::json!({}),
     };
-    save_checkpoint(&dir, &state, &model, &optimizer, 1).unwrap();
+    save_checkpoint(&dir, &state, &model, &optimizer, b"{}", 1).unwrap();
     let fresh = tiny_model(vocab_size, &device);
     let (loaded_state, loaded, _) = load_latest(&dir, fresh.clone(), || AdamWConfig::new().init())
         .unwrap()

@@ -8,7 +8,7 @@ use cloze::train::metrics::read_losses;
 use crate::common;
 
 /// A pretraining config of `tiny` on the fixture's shards: 12 steps, checkpoints every 4.
-fn write_config(dir: &Path) -> PathBuf {
+pub(crate) fn write_config(dir: &Path) -> PathBuf {
     let path = dir.join("tiny.toml");
     let text = format!(
         r#"# tiny pretraining for tests
@@ -36,7 +36,12 @@ seed = 3
     path
 }
 
-fn pretrain(config: &Path, run_dir: &Path, extra: &[&str], fault: Option<&str>) -> Output {
+pub(crate) fn pretrain(
+    config: &Path,
+    run_dir: &Path,
+    extra: &[&str],
+    fault: Option<&str>,
+) -> Output {
     let mut command = Command::new(env!("CARGO_BIN_EXE_cloze"));
     command
         .arg("pretrain")
@@ -53,13 +58,13 @@ fn pretrain(config: &Path, run_dir: &Path, extra: &[&str], fault: Option<&str>) 
     command.output().expect("run cloze")
 }
 
-fn succeeded(output: &Output) -> String {
+pub(crate) fn succeeded(output: &Output) -> String {
     let stderr = common::stderr(output);
     assert!(output.status.success(), "cloze failed:\n{stderr}");
     stderr
 }
 
-fn entries(dir: &Path) -> Vec<String> {
+pub(crate) fn entries(dir: &Path) -> Vec<String> {
     let mut names: Vec<String> = std::fs::read_dir(dir)
         .unwrap()
         .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())

@@ -1,0 +1,134 @@
+//! Masked-token evaluation throughput of `small` at batch 32 x seq 128 on
+//! `../shared/corpora/en.bible-web.txt` (the shipped `data/` copy without `../shared`), against
+//! the training step's throughput on the same batches, timed in the same run, on flex (and on tch
+//! CPU when built with `--features tch`). Prints one JSON line on stdout.
+//!
+//! `cargo bench --bench eval_mlm`. `EVAL_BATCHES` sets how many batches are evaluated (default 40;
+//! 0: the whole corpus), `STEPS` the timed training steps (default 10).
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use anyhow::Result;
+use cloze::data::corpus::ReadOptions;
+use cloze::data::loader::{Loader, LoaderConfig, LoaderPosition, ShardSet};
+use cloze::data::prepare::{ShardOptions, write_shards};
+use cloze::data::tokenizer::{ClozeTokenizer, TokenizerConfig, train_tokenizer};
+use cloze::device::DeviceChoice;
+use cloze::eval::mlm::{MlmEvalOptions, evaluate_mlm};
+use cloze::eval::script::vocabulary_scripts;
+use cloze::model::config::EncoderConfig;
+use cloze::model::mlm::MlmModel;
+
+#[path = "common/step_rate.rs"]
+mod step_rate;
+use step_rate::{WARMUP, small_step_rate};
+
+const BATCH: usize = 32;
+const SEQ: usize = 128;
+
+fn bible() -> PathBuf {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let shared = root.join("../shared/corpora/en.bible-web.txt");
+    if shared.exists() {
+        shared
+    } else {
+        root.join("data/en.bible-web.txt.gz")
+    }
+}
+
+fn env_usize(name: &str, default: usize) -> usize {
+    std::env::var(name)
+        .ok()
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(default)
+}
+
+fn main() -> Result<()> {
+    let eval_batches = env_usize("EVAL_BATCHES", 40);
+    let steps = env_usize("STEPS", 10);
+    let corpus = bible();
+    let work = tempfile::tempdir()?;
+    let tokenizer = work.path().join("tokenizer.json");
+    eprintln!("tokenizer and shards of {} ...", corpus.display());
+    train_tokenizer(
+        std::slice::from_ref(&corpus),
+        &ReadOptions::default(),
+        &TokenizerConfig::default(),
+        &tokenizer,
+    )?;
+    let shards = work.path().join("shards");
+    write_shards(&ShardOptions {
+        tokenizer: tokenizer.clone(),
+        inputs: vec![corpus.clone()],
+        out: shards.clone(),
+        read: ReadOptions::default(),
+        pair_columns: None,
+        valid_fraction: 0.0,
+        seed: 0,
+        rows_per_shard: 100_000,
+        overwrite: false,
+    })?;
+    let config = LoaderConfig {
+        seq_len: SEQ,
+        batch_size: BATCH,
+        ..LoaderConfig::default()
+    };
+    let set = Arc::new(ShardSet::open(&shards, &config)?);
+    let vocab = set.manifest().tokenizer.vocab_size;
+    let scripts = vocabulary_scripts(&ClozeTokenizer::load(&tokenizer)?);
+    let train_batches = Loader::start(set.clone(), config.clone(), LoaderPosition::default())
+        .take(steps + WARMUP)
+        .collect::<Result<Vec<_>>>()?;
+
+    let mut devices = vec![DeviceChoice::Flex];
+    if cfg!(feature = "tch") {
+        devices.push(DeviceChoice::TchCpu);
+    }
+    let mut results = Vec::new();
+    for choice in devices {
+        eprintln!("{choice}: evaluating {eval_batches} batches of small at {BATCH} x {SEQ} ...");
+        let device = choice.device()?;
+        device.seed(0);
+        let model_config = EncoderConfig::named("small", vocab)?.with_max_len(SEQ);
+        let model = MlmModel::new(&model_config, &device);
+        let options = MlmEvalOptions {
+            max_batches: eval_batches,
+            scripts: Some(scripts.clone()),
+            ..MlmEvalOptions::default()
+        };
+        // One untimed batch first, as the training rate has its warm-up steps.
+        evaluate_mlm(
+            &model,
+            set.clone(),
+            &config,
+            &MlmEvalOptions {
+                max_batches: 1,
+                ..MlmEvalOptions::default()
+            },
+        )?;
+        let evaluation = evaluate_mlm(&model, set.clone(), &config, &options)?;
+        eprintln!("{choice}: {steps} training steps ...");
+        let train = small_step_rate(choice, vocab, &train_batches)?;
+        let eval = evaluation.tokens_per_s();
+        results.push(serde_json::json!({
+            "device": choice.to_string(),
+            "eval_tokens": evaluation.tokens,
+            "eval_batches": evaluation.batches,
+            "eval_tokens_per_s": eval,
+            "train_tokens_per_s": train,
+            "eval_vs_train": eval / train,
+        }));
+    }
+    let result = serde_json::json!({
+        "bench": "eval_mlm",
+        "corpus": corpus.file_name().map(|n| n.to_string_lossy().into_owned()),
+        "model": "small",
+        "batch": BATCH,
+        "seq_len": SEQ,
+        "vocab": vocab,
+        "results": results,
+    });
+    println!("{result}");
+    Ok(())
+}

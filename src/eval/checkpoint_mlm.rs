@@ -1,0 +1,154 @@
+//! `cloze eval mlm`: a pretrained checkpoint evaluated on shards or on raw text, which is
+//! tokenized with the checkpoint's tokenizer and packed as in training.
+
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use anyhow::{Context, Result, bail};
+
+use crate::data::corpus::ReadOptions;
+use crate::data::loader::{LoaderConfig, ShardSet};
+use crate::data::manifest::Manifest;
+use crate::data::prepare::{ShardOptions, write_shards};
+use crate::device::DeviceChoice;
+use crate::eval::mlm::{MlmEvalOptions, MlmEvaluation, evaluate_mlm};
+use crate::eval::script::vocabulary_scripts;
+use crate::train::trained::TrainedModel;
+
+/// What is evaluated.
+#[derive(Clone, Debug)]
+pub enum MlmEvalData {
+    /// A split of a directory written by `cloze shard`.
+    Shards { dir: PathBuf, split: String },
+    /// Raw text files, in any format `cloze shard` reads.
+    Text {
+        inputs: Vec<PathBuf>,
+        read: ReadOptions,
+    },
+}
+
+#[derive(Clone, Debug)]
+pub struct MlmEvalRequest {
+    /// A checkpoint, a checkpoints directory or a run directory.
+    pub checkpoint: PathBuf,
+    /// The tokenizer, when not the one saved with the checkpoint.
+    pub tokenizer: Option<PathBuf>,
+    pub data: MlmEvalData,
+    /// Seed of the masks.
+    pub seed: u64,
+    /// Overrides the checkpoint's masking.mask_prob.
+    pub mask_prob: Option<f64>,
+    pub batch_size: usize,
+    /// Sequence length; the checkpoint's train.seq_len by default, at most that.
+    pub seq_len: Option<usize>,
+    /// Stop after this many batches (0: all).
+    pub max_batches: usize,
+    pub device: DeviceChoice,
+    pub progress: bool,
+}
+
+/// What an evaluation of a checkpoint found.
+pub struct MlmEvalOutcome {
+    pub evaluation: MlmEvaluation,
+    pub checkpoint: PathBuf,
+    pub step: u64,
+    pub seq_len: usize,
+    pub mask_prob: f64,
+    /// One line per input file that had lines skipped (invalid UTF-8, over-long, empty).
+    pub skipped: Vec<String>,
+}
+
+pub fn evaluate_checkpoint(request: &MlmEvalRequest) -> Result<MlmEvalOutcome> {
+    if request.batch_size == 0 {
+        bail!("--batch-size must be at least 1");
+    }
+    let device = request.device.device()?;
+    let trained = TrainedModel::load(&request.checkpoint, request.tokenizer.as_deref(), &device)?;
+    let seq_len = request.seq_len.unwrap_or(trained.max_len());
+    if seq_len > trained.max_len() || seq_len < 3 {
+        bail!(
+            "--seq-len must be between 3 and {} (the length {} was trained on), got {seq_len}",
+            trained.max_len(),
+            trained.checkpoint.display()
+        );
+    }
+    let mut masking = trained.config.masking.clone();
+    if let Some(p) = request.mask_prob {
+        masking.mask_prob = p;
+    }
+    masking
+        .validate()
+        .context("--mask-prob and the checkpoint's masking")?;
+
+    let mut skipped = Vec::new();
+    // Raw text becomes shards in a temporary directory, removed when this returns.
+    let mut _staging = None;
+    let (dir, split) = match &request.data {
+        MlmEvalData::Shards { dir, split } => (dir.clone(), split.clone()),
+        MlmEvalData::Text { inputs, read } => {
+            let tmp = tempfile::tempdir().context("cannot create a temporary directory")?;
+            let out = tmp.path().join("shards");
+            let summary = write_shards(&ShardOptions {
+                tokenizer: trained.tokenizer_path.clone(),
+                inputs: inputs.clone(),
+                out: out.clone(),
+                read: read.clone(),
+                pair_columns: None,
+                valid_fraction: 0.0,
+                seed: 0,
+                rows_per_shard: 100_000,
+                overwrite: false,
+            })?;
+            skipped = summary
+                .manifest
+                .sources
+                .iter()
+                .filter_map(|s| s.skipped_summary())
+                .collect();
+            if summary.manifest.total_tokens("train") == 0 {
+                bail!(
+                    "{}: no text to evaluate",
+                    inputs
+                        .iter()
+                        .map(|p| p.display().to_string())
+                        .collect::<Vec<_>>()
+                        .join(", ")
+                );
+            }
+            _staging = Some(tmp);
+            (out, "train".to_owned())
+        }
+    };
+    let config = LoaderConfig {
+        split,
+        seq_len,
+        batch_size: request.batch_size,
+        seed: request.seed,
+        masking: masking.clone(),
+        ..LoaderConfig::default()
+    };
+    let manifest = Manifest::load(&dir)?;
+    let set = ShardSet::with_tokenizer(&dir, manifest, &trained.tokenizer, &config).with_context(
+        || {
+            format!(
+                "the shards do not fit checkpoint {}",
+                trained.checkpoint.display()
+            )
+        },
+    )?;
+    let options = MlmEvalOptions {
+        max_batches: request.max_batches,
+        unigram: None,
+        scripts: Some(vocabulary_scripts(&trained.tokenizer)),
+        progress: request.progress,
+    };
+    let evaluation = evaluate_mlm(&trained.model, Arc::new(set), &config, &options)?;
+    Ok(MlmEvalOutcome {
+        evaluation,
+        checkpoint: trained.checkpoint,
+        step: trained.state.step,
+        seq_len,
+        mask_prob: masking.mask_prob,
+        skipped,
+    })
+}

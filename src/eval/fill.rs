@@ -1,0 +1,118 @@
+//! Fill-mask: the model's most likely tokens, with their probabilities, at each `[MASK]` of a text.
+
+use anyhow::{Result, bail};
+use burn::prelude::*;
+use burn::tensor::activation::softmax;
+use serde::Serialize;
+
+use crate::data::tokenizer::{CLS_ID, ClozeTokenizer, MASK_ID, SEP_ID};
+use crate::model::mlm::MlmModel;
+
+/// One candidate for a `[MASK]`.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct Candidate {
+    pub token: String,
+    pub id: u32,
+    pub probability: f32,
+}
+
+/// The candidates for one `[MASK]`, most likely first.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct MaskFill {
+    /// Index of the `[MASK]` in the model's input (`[CLS]` is 0).
+    pub position: usize,
+    pub candidates: Vec<Candidate>,
+}
+
+/// What `cloze fill` prints for one text.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct FillResult {
+    pub text: String,
+    /// The tokens the model read, `[CLS]` and `[SEP]` included.
+    pub tokens: Vec<String>,
+    pub masks: Vec<MaskFill>,
+    /// The text with every `[MASK]` replaced by its most likely token.
+    pub filled: String,
+}
+
+/// Predicts the `top_k` most likely tokens at every `[MASK]` of `text`. Fails when the text has
+/// no `[MASK]` or is longer than `max_len` tokens with `[CLS]` and `[SEP]`.
+pub fn fill_mask(
+    model: &MlmModel,
+    tokenizer: &ClozeTokenizer,
+    text: &str,
+    top_k: usize,
+    max_len: usize,
+) -> Result<FillResult> {
+    if top_k == 0 {
+        bail!("--top-k must be at least 1");
+    }
+    let body = tokenizer
+        .encode_batch(vec![text.to_owned()])?
+        .pop()
+        .unwrap_or_default();
+    let mut ids = Vec::with_capacity(body.len() + 2);
+    ids.push(CLS_ID);
+    ids.extend(body);
+    ids.push(SEP_ID);
+    let positions: Vec<usize> = (0..ids.len()).filter(|&i| ids[i] == MASK_ID).collect();
+    if positions.is_empty() {
+        bail!(
+            "\"{text}\" has no [MASK] to fill (write [MASK], in capitals, where a token is missing)"
+        );
+    }
+    if ids.len() > max_len {
+        bail!(
+            "\"{text}\" is {} tokens with [CLS] and [SEP]; the model reads at most {max_len}",
+            ids.len()
+        );
+    }
+    let device = model.encoder.embedding.tokens.weight.device();
+    let len = ids.len();
+    let input: Vec<i64> = ids.iter().map(|&i| i64::from(i)).collect();
+    let logits = model.logits(
+        Tensor::from_data(TensorData::new(input, [1, len]), &device),
+        Tensor::from_data(TensorData::new(vec![false; len], [1, len]), &device),
+        Tensor::from_data(
+            TensorData::new(
+                positions.iter().map(|&p| p as i64).collect::<Vec<_>>(),
+                [positions.len()],
+            ),
+            &device,
+        ),
+    );
+    let vocab = logits.dims()[1];
+    let probabilities = softmax(logits, 1)
+        .into_data()
+        .convert::<f32>()
+        .try_to_vec::<f32>()
+        .map_err(|e| anyhow::anyhow!("cannot read the probabilities: {e:?}"))?;
+    let mut filled_ids = ids.clone();
+    let masks = positions
+        .iter()
+        .zip(probabilities.chunks(vocab))
+        .map(|(&position, row)| {
+            let mut order: Vec<u32> = (0..vocab as u32).collect();
+            order.sort_by(|&a, &b| row[b as usize].total_cmp(&row[a as usize]).then(a.cmp(&b)));
+            filled_ids[position] = order[0];
+            MaskFill {
+                position,
+                candidates: order
+                    .into_iter()
+                    .take(top_k)
+                    .map(|id| Candidate {
+                        token: tokenizer.token(id),
+                        id,
+                        probability: row[id as usize],
+                    })
+                    .collect(),
+            }
+        })
+        .collect();
+    Ok(FillResult {
+        text: text.to_owned(),
+        tokens: ids.iter().map(|&id| tokenizer.token(id)).collect(),
+        masks,
+        filled: tokenizer.decode(&filled_ids[1..len - 1])?,
+    })
+}
