@@ -58,6 +58,7 @@ fn main() -> anyhow::Result<()> {
     let summary = write_shards(&ShardOptions {
         tokenizer: tokenizer.clone(),
         inputs: inputs.clone(),
+        valid_inputs: Vec::new(),
         out: shards.clone(),
         read: read.clone(),
         pair_columns: None,

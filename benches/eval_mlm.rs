@@ -61,6 +61,7 @@ fn main() -> Result<()> {
     write_shards(&ShardOptions {
         tokenizer: tokenizer.clone(),
         inputs: vec![corpus.clone()],
+        valid_inputs: Vec::new(),
         out: shards.clone(),
         read: ReadOptions::default(),
         pair_columns: None,

@@ -70,6 +70,7 @@ fn main() -> Result<()> {
     write_shards(&ShardOptions {
         tokenizer,
         inputs,
+        valid_inputs: Vec::new(),
         out: shards.clone(),
         read: ReadOptions::default(),
         pair_columns: None,

@@ -44,6 +44,7 @@ fn batches(work: &Path, count: usize) -> Result<(usize, Vec<MaskedBatch>)> {
     write_shards(&ShardOptions {
         tokenizer,
         inputs,
+        valid_inputs: Vec::new(),
         out: shards.clone(),
         read: ReadOptions::default(),
         pair_columns: None,

@@ -1,7 +1,7 @@
 //! The `cloze` command line: parses arguments and calls the library.
 
 use std::io::Write;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 
@@ -17,10 +17,13 @@ use cloze::eval::bleu::{corpus_bleu, corpus_chrf};
 use cloze::eval::checkpoint_mlm::{MlmEvalData, MlmEvalRequest, evaluate_checkpoint};
 use cloze::eval::fill::fill_mask;
 use cloze::eval::segments::read_segments;
+use cloze::model::search::SearchConfig;
 use cloze::pipeline::{self, Pipeline};
 use cloze::train::config::PretrainConfig;
+use cloze::train::finetune::{FinetuneOptions, FinetuneOutcome};
+use cloze::train::finetune_config::{EncoderInit, FinetuneConfig};
 use cloze::train::pretrain::{NonFiniteLoss, PretrainOptions, PretrainOutcome};
-use cloze::train::trained::TrainedModel;
+use cloze::train::trained::{TrainedModel, TrainedTranslator};
 
 /// The exit status of a run stopped by too many non-finite steps in a row (1 is any other error,
 /// 2 a usage error, 130 a second Ctrl-C).
@@ -58,6 +61,69 @@ enum Command {
     Eval(EvalCommand),
     /// Print the most likely tokens, with their probabilities, at each [MASK] of a text.
     Fill(FillArgs),
+    /// Fine-tune the pretrained encoder under a Transformer decoder for translation.
+    Finetune(FinetuneArgs),
+    /// Translate text with a fine-tuned checkpoint: one translation per output line.
+    Translate(TranslateArgs),
+}
+
+#[derive(Args)]
+#[command(
+    after_long_help = "The config keys, their defaults and their meaning are listed in the \
+README, section `cloze finetune`."
+)]
+struct FinetuneArgs {
+    /// A TOML file: a pipeline file (its [finetune] table is used) or a fine-tuning config
+    /// (tables [data], [model], [encoder], [train], [translation]).
+    #[arg(long, value_name = "FILE")]
+    config: PathBuf,
+    /// Where the encoder comes from: `pretrained` (model.pretrained's weights) or `random` (the
+    /// same architecture, random weights: the baseline). Overrides model.init.
+    #[arg(long, value_enum, value_name = "INIT")]
+    init: Option<EncoderInit>,
+    /// Backend and device (as for `cloze pretrain --device`).
+    #[arg(long, default_value = "flex", value_name = "DEVICE")]
+    device: DeviceChoice,
+    /// Continue the run from its latest checkpoint.
+    #[arg(long)]
+    resume: bool,
+    /// Override a config key, e.g. `--set train.steps=2000`; repeatable.
+    #[arg(long = "set", value_name = "KEY=VALUE")]
+    overrides: Vec<String>,
+    /// Where the run is written. Default: the config's run_dir, else runs/<config file name>.
+    #[arg(long, value_name = "DIR")]
+    run_dir: Option<PathBuf>,
+}
+
+#[derive(Args)]
+#[command(group(clap::ArgGroup::new("source").required(true).args(["texts", "input"])))]
+struct TranslateArgs {
+    /// A checkpoint of `cloze finetune` (a step directory, or a run directory: its latest).
+    #[arg(long, value_name = "DIR")]
+    checkpoint: PathBuf,
+    /// Hypotheses kept per sentence; 1 is greedy search.
+    #[arg(long, default_value_t = 4, value_name = "K")]
+    beam: usize,
+    /// Finished hypotheses are ranked by log-probability / length^A (0 favours short outputs).
+    #[arg(long, default_value_t = 1.0, value_name = "A")]
+    length_penalty: f64,
+    /// Tokens generated at most per sentence, [EOS] included (default and maximum: the model's
+    /// train.seq_len - 1).
+    #[arg(long, value_name = "N")]
+    max_len: Option<usize>,
+    /// Sentences decoded together.
+    #[arg(long, default_value_t = 32)]
+    batch_size: usize,
+    /// Translate the lines of this file (UTF-8) instead of TEXT.
+    #[arg(long, value_name = "FILE")]
+    input: Option<PathBuf>,
+    /// Backend and device (as for `cloze pretrain --device`).
+    #[arg(long, default_value = "flex", value_name = "DEVICE")]
+    device: DeviceChoice,
+    /// Sentences to translate. Sources longer than the model's train.seq_len are cut to fit,
+    /// with a warning naming the line.
+    #[arg(value_name = "TEXT")]
+    texts: Vec<String>,
 }
 
 #[derive(Subcommand)]
@@ -148,6 +214,9 @@ struct ShardArgs {
     /// Input files (formats as for `tokenizer train`).
     #[arg(long = "input", required = true, num_args = 1.., value_name = "FILE")]
     inputs: Vec<PathBuf>,
+    /// Files held out whole in the valid split (a dev set), beside --valid-fraction of --input.
+    #[arg(long = "valid-input", num_args = 1.., value_name = "FILE")]
+    valid_inputs: Vec<PathBuf>,
     /// Output directory: train/shard-NNNNN.arrow, valid/..., manifest.json, tokenizer.json.
     #[arg(long, value_name = "DIR")]
     out: PathBuf,
@@ -326,7 +395,7 @@ fn main() {
         .init();
     if let Err(error) = run(cli.command) {
         eprintln!("error: {error:#}");
-        let diverged = error.downcast_ref::<NonFiniteLoss>().is_some();
+        let diverged = error.chain().any(|e| e.is::<NonFiniteLoss>());
         std::process::exit(if diverged { EXIT_NONFINITE } else { 1 });
     }
 }
@@ -341,6 +410,8 @@ fn run(command: Command) -> Result<()> {
         Command::Eval(EvalCommand::Mlm(args)) => eval_mlm(args),
         Command::Eval(EvalCommand::Bleu(args)) => eval_bleu(args),
         Command::Fill(args) => fill(args),
+        Command::Finetune(args) => finetune(args),
+        Command::Translate(args) => translate(args),
     }
 }
 
@@ -372,6 +443,7 @@ fn shard(args: ShardArgs) -> Result<()> {
     let options = ShardOptions {
         tokenizer: args.tokenizer,
         inputs: args.inputs,
+        valid_inputs: args.valid_inputs,
         out: args.out.clone(),
         read: args.read.options(),
         pair_columns: args.src_column.zip(args.tgt_column),
@@ -478,15 +550,8 @@ fn stop_on_interrupt() -> Arc<AtomicBool> {
 fn pretrain(args: PretrainArgs) -> Result<()> {
     let config: PretrainConfig =
         cloze::config::load(&args.config, Some("pretrain"), &args.overrides)?;
-    let run_dir = args
-        .run_dir
-        .or_else(|| config.run_dir.clone())
-        .unwrap_or_else(|| {
-            let stem = args.config.file_stem().unwrap_or_default();
-            PathBuf::from("runs").join(stem)
-        });
     let options = PretrainOptions {
-        run_dir,
+        run_dir: run_directory(args.run_dir, config.run_dir.clone(), &args.config),
         resume: args.resume,
         device: args.device,
         stop: stop_on_interrupt(),
@@ -496,19 +561,41 @@ fn pretrain(args: PretrainArgs) -> Result<()> {
     Ok(())
 }
 
-fn report_pretraining(outcome: &PretrainOutcome) {
+/// `--run-dir`, else the config's `run_dir`, else `runs/<config file name>`.
+fn run_directory(flag: Option<PathBuf>, configured: Option<PathBuf>, config: &Path) -> PathBuf {
+    flag.or(configured)
+        .unwrap_or_else(|| PathBuf::from("runs").join(config.file_stem().unwrap_or_default()))
+}
+
+/// The line every training run ends with.
+fn report_run(
+    run_dir: &Path,
+    start_step: u64,
+    steps: u64,
+    seconds: f64,
+    tokens_per_s: f64,
+    interrupted: bool,
+) {
     eprintln!(
-        "{}: {} steps ({} in this session, {:.0} s, {:.0} tokens/s){}",
-        outcome.run_dir.display(),
-        outcome.steps,
-        outcome.steps - outcome.start_step,
-        outcome.seconds,
-        outcome.tokens_per_s,
-        if outcome.interrupted {
+        "{}: {steps} steps ({} in this session, {seconds:.0} s, {tokens_per_s:.0} tokens/s){}",
+        run_dir.display(),
+        steps - start_step,
+        if interrupted {
             "; interrupted: continue with --resume"
         } else {
             ""
         }
+    );
+}
+
+fn report_pretraining(outcome: &PretrainOutcome) {
+    report_run(
+        &outcome.run_dir,
+        outcome.start_step,
+        outcome.steps,
+        outcome.seconds,
+        outcome.tokens_per_s,
+        outcome.interrupted,
     );
     if let Some(v) = &outcome.valid {
         eprintln!(
@@ -535,6 +622,7 @@ fn report_pretraining(outcome: &PretrainOutcome) {
 fn run_pipeline(args: RunArgs) -> Result<()> {
     let pipeline = Pipeline::load(&args.pipeline, &args.overrides)?;
     let started = std::time::Instant::now();
+    let stop = stop_on_interrupt();
     if let Some(stage) = &pipeline.tokenizer {
         match pipeline::run_tokenizer(stage)? {
             None => eprintln!("tokenizer: {} is up to date", stage.out.display()),
@@ -547,13 +635,16 @@ fn run_pipeline(args: RunArgs) -> Result<()> {
             ),
         }
     }
-    if let Some(stage) = &pipeline.shard {
+    for (name, stage) in [("shard", &pipeline.shard), ("pairs", &pipeline.pairs)] {
+        let Some(stage) = stage else {
+            continue;
+        };
         match pipeline::run_shard(stage)? {
-            None => eprintln!("shard: {} is up to date", stage.out.display()),
+            None => eprintln!("{name}: {} is up to date", stage.out.display()),
             Some(summary) => {
                 for (split, entries) in &summary.manifest.shards {
                     eprintln!(
-                        "shard: {split}: {} shards, {} documents, {} tokens",
+                        "{name}: {split}: {} shards, {} documents, {} tokens",
                         entries.len(),
                         entries.iter().map(|e| e.documents).sum::<u64>(),
                         entries.iter().map(|e| e.tokens).sum::<u64>()
@@ -571,10 +662,24 @@ fn run_pipeline(args: RunArgs) -> Result<()> {
                 .unwrap_or_else(|| PathBuf::from("runs").join(stem)),
             resume: true,
             device: args.device,
-            stop: stop_on_interrupt(),
+            stop: stop.clone(),
         };
         let outcome = cloze::train::pretrain::pretrain(config, &options)?;
         report_pretraining(&outcome);
+    }
+    if let Some(config) = &pipeline.finetune {
+        let stem = args.pipeline.file_stem().unwrap_or_default();
+        let options = FinetuneOptions {
+            run_dir: config
+                .run_dir
+                .clone()
+                .unwrap_or_else(|| PathBuf::from("runs").join(stem).join("finetune")),
+            resume: true,
+            device: args.device,
+            stop: stop.clone(),
+        };
+        let outcome = cloze::train::finetune::finetune(config, &options)?;
+        report_finetuning(&outcome);
     }
     eprintln!(
         "{}: done in {:.0}s",
@@ -732,6 +837,79 @@ fn eval_bleu(args: EvalBleuArgs) -> Result<()> {
             bleu.ref_len
         )?;
         writeln!(out, "chrF2 {:.2}", chrf.score)?;
+    }
+    out.flush()?;
+    Ok(())
+}
+
+fn finetune(args: FinetuneArgs) -> Result<()> {
+    let mut config: FinetuneConfig =
+        cloze::config::load(&args.config, Some("finetune"), &args.overrides)?;
+    if let Some(init) = args.init {
+        config.model.init = init;
+    }
+    let options = FinetuneOptions {
+        run_dir: run_directory(args.run_dir, config.run_dir.clone(), &args.config),
+        resume: args.resume,
+        device: args.device,
+        stop: stop_on_interrupt(),
+    };
+    let outcome = cloze::train::finetune::finetune(&config, &options)?;
+    report_finetuning(&outcome);
+    Ok(())
+}
+
+fn report_finetuning(outcome: &FinetuneOutcome) {
+    report_run(
+        &outcome.run_dir,
+        outcome.start_step,
+        outcome.steps,
+        outcome.seconds,
+        outcome.tokens_per_s,
+        outcome.interrupted,
+    );
+    if let Some(v) = &outcome.valid {
+        eprintln!(
+            "valid: {} pairs, loss {:.4}, token accuracy {:.4}, BLEU {:.2}, chrF2 {:.2}",
+            v.sentences, v.loss, v.accuracy, v.bleu, v.chrf
+        );
+        for (source, hypothesis, reference) in v.examples.iter().take(3) {
+            eprintln!("  {source}\n    -> {hypothesis}\n    (reference: {reference})");
+        }
+    }
+}
+
+fn translate(args: TranslateArgs) -> Result<()> {
+    let device = args.device.device()?;
+    let translator = TrainedTranslator::load(&args.checkpoint, &device)?;
+    let limit = translator.max_len() - 1;
+    let max_len = args.max_len.unwrap_or(limit);
+    if max_len == 0 || max_len > limit {
+        anyhow::bail!("--max-len must be between 1 and {limit} (the model's train.seq_len - 1)");
+    }
+    if args.beam == 0 {
+        anyhow::bail!("--beam must be at least 1");
+    }
+    let lines = match &args.input {
+        Some(path) => read_segments(path)?,
+        None => args.texts.clone(),
+    };
+    let search = SearchConfig {
+        beam: args.beam,
+        length_penalty: args.length_penalty,
+        max_len,
+    };
+    let (outputs, truncated) = translator.translate(&lines, &search, args.batch_size)?;
+    for line in truncated {
+        tracing::warn!(
+            "line {line}: longer than the model's {} tokens; translated its beginning",
+            translator.max_len()
+        );
+    }
+    let stdout = std::io::stdout();
+    let mut out = std::io::BufWriter::new(stdout.lock());
+    for output in outputs {
+        writeln!(out, "{output}")?;
     }
     out.flush()?;
     Ok(())

@@ -16,6 +16,7 @@ use crate::data::corpus::{DEFAULT_MAX_LINE_BYTES, DocBoundary, ReadOptions};
 use crate::data::prepare::{ShardOptions, ShardSummary, write_shards};
 use crate::data::tokenizer::{Normalization, TokenizerConfig, TrainingReport, train_tokenizer};
 use crate::train::config::PretrainConfig;
+use crate::train::finetune_config::FinetuneConfig;
 
 /// A pipeline file.
 #[derive(Clone, Debug, Default, Deserialize, Serialize)]
@@ -23,7 +24,10 @@ use crate::train::config::PretrainConfig;
 pub struct Pipeline {
     pub tokenizer: Option<TokenizerStage>,
     pub shard: Option<ShardStage>,
+    /// Translation pairs (a shard stage with `src_column` and `tgt_column`), for `[finetune]`.
+    pub pairs: Option<ShardStage>,
     pub pretrain: Option<PretrainConfig>,
+    pub finetune: Option<FinetuneConfig>,
 }
 
 /// `cloze tokenizer train` as a stage.
@@ -56,6 +60,10 @@ pub struct ShardStage {
     /// The tokenizer.json to encode with (usually the tokenizer stage's `out`).
     pub tokenizer: PathBuf,
     pub inputs: Vec<PathBuf>,
+    /// Inputs held out whole in the valid split (a dev set). Left out of the stamp when empty,
+    /// so that stages written before it existed stay up to date.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub valid_inputs: Vec<PathBuf>,
     /// The shard directory.
     pub out: PathBuf,
     #[serde(default = "default_valid_fraction")]
@@ -161,6 +169,7 @@ pub fn run_tokenizer(stage: &TokenizerStage) -> Result<Option<TrainingReport>> {
 /// `None` when skipped. A stale output directory is replaced once the new shards are complete.
 pub fn run_shard(stage: &ShardStage) -> Result<Option<ShardSummary>> {
     let mut inputs = stage.inputs.clone();
+    inputs.extend(stage.valid_inputs.iter().cloned());
     inputs.push(stage.tokenizer.clone());
     let stamp = stamp(stage, &inputs)?;
     if up_to_date(&stage.out, &stamp) {
@@ -169,6 +178,7 @@ pub fn run_shard(stage: &ShardStage) -> Result<Option<ShardSummary>> {
     let options = ShardOptions {
         tokenizer: stage.tokenizer.clone(),
         inputs: stage.inputs.clone(),
+        valid_inputs: stage.valid_inputs.clone(),
         out: stage.out.clone(),
         read: ReadOptions {
             columns: stage.columns.clone(),

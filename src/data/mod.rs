@@ -6,6 +6,7 @@ pub mod corpus;
 pub mod loader;
 pub mod manifest;
 pub mod masking;
+pub mod pairs;
 pub mod prepare;
 pub mod shard;
 pub mod tokenizer;

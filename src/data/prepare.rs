@@ -26,6 +26,8 @@ const BATCH_BYTES: usize = 4 << 20;
 pub struct ShardOptions {
     pub tokenizer: PathBuf,
     pub inputs: Vec<PathBuf>,
+    /// Inputs held out whole in the valid split (a dev set), beside the hashed share of `inputs`.
+    pub valid_inputs: Vec<PathBuf>,
     pub out: PathBuf,
     pub read: ReadOptions,
     /// Source and target columns: writes translation pairs instead of monolingual rows.
@@ -48,6 +50,8 @@ pub struct ShardSummary {
 /// A document on its way to a shard: rows of texts (one text per token column).
 struct PendingDoc {
     id: u64,
+    /// From a `valid_inputs` file: goes to the valid split whatever its hash.
+    held_out: bool,
     rows: Vec<Vec<String>>,
 }
 
@@ -69,6 +73,9 @@ fn check_options(options: &ShardOptions) -> Result<()> {
         bail!("--rows-per-shard must be at least 1");
     }
     corpus::check_inputs(&options.inputs)?;
+    if !options.valid_inputs.is_empty() {
+        corpus::check_inputs(&options.valid_inputs)?;
+    }
     if options.out.exists() {
         let non_empty = std::fs::read_dir(&options.out)
             .with_context(|| format!("cannot read {}", options.out.display()))?
@@ -179,6 +186,7 @@ fn build(
     let total: u64 = options
         .inputs
         .iter()
+        .chain(&options.valid_inputs)
         .map(|p| corpus::text_size_hint(p))
         .sum();
     let bar = progress::bytes_bar(total, "sharding");
@@ -256,10 +264,15 @@ fn read_batches(
     let mut batch = Vec::new();
     let mut batch_bytes = 0usize;
     let mut reports = Vec::new();
-    for path in &options.inputs {
+    let held_out = options.valid_inputs.iter().map(|p| (p, true));
+    for (path, held_out) in options.inputs.iter().map(|p| (p, false)).chain(held_out) {
         let mut push = |rows: Vec<Vec<String>>| -> Result<()> {
             batch_bytes += rows.iter().flatten().map(String::len).sum::<usize>();
-            batch.push(PendingDoc { id: next_id, rows });
+            batch.push(PendingDoc {
+                id: next_id,
+                held_out,
+                rows,
+            });
             next_id += 1;
             if batch_bytes >= BATCH_BYTES {
                 send(
@@ -306,11 +319,12 @@ fn write_batch(
     let ids = encoder.encode_batch(&texts)?;
     let mut next = ids.iter();
     for doc in &batch {
-        let writer = if is_valid_document(options.seed, doc.id, options.valid_fraction) {
-            &mut *valid
-        } else {
-            &mut *train
-        };
+        let writer =
+            if doc.held_out || is_valid_document(options.seed, doc.id, options.valid_fraction) {
+                &mut *valid
+            } else {
+                &mut *train
+            };
         let mut wrote = false;
         for _ in &doc.rows {
             let row: Vec<&[u32]> = (0..columns)

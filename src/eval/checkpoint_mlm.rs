@@ -91,6 +91,7 @@ pub fn evaluate_checkpoint(request: &MlmEvalRequest) -> Result<MlmEvalOutcome> {
             let summary = write_shards(&ShardOptions {
                 tokenizer: trained.tokenizer_path.clone(),
                 inputs: inputs.clone(),
+                valid_inputs: Vec::new(),
                 out: out.clone(),
                 read: read.clone(),
                 pair_columns: None,

@@ -50,17 +50,28 @@ impl InputEmbedding {
 
     /// `ids: [batch, len]` -> `[batch, len, d_model]`.
     pub fn forward(&self, ids: Tensor<2, Int>) -> Tensor<3> {
+        self.forward_from(ids, 0)
+    }
+
+    /// As [`forward`](Self::forward) for tokens at positions `start..start + len`: how a decoder
+    /// embeds one new token at a time.
+    pub fn forward_from(&self, ids: Tensor<2, Int>, start: usize) -> Tensor<3> {
         let [batch, len] = ids.dims();
         let device = ids.device();
         let tokens = self.tokens.forward(ids).mul_scalar(self.scale);
+        let end = start + len;
         let positions = match &self.positions {
             Some(table) => {
-                let index = Tensor::<1, Int>::arange(0..len as i64, &device)
+                let index = Tensor::<1, Int>::arange(start as i64..end as i64, &device)
                     .reshape([1, len])
                     .repeat_dim(0, batch);
                 table.forward(index)
             }
-            None => self.sinusoids.clone().slice(s![0..len]).unsqueeze::<3>(),
+            None => self
+                .sinusoids
+                .clone()
+                .slice(s![start..end])
+                .unsqueeze::<3>(),
         };
         self.dropout.forward(tokens + positions)
     }

@@ -1,6 +1,11 @@
-//! The model layer: the encoder and its masked-language-modelling head. Model code reads no files.
+//! The model layer: the encoder, its masked-language-modelling head, and the translation model
+//! (the encoder under a decoder) with its search. Model code reads no files.
 
+pub mod attention;
 pub mod config;
+pub mod decoder;
 pub mod embedding;
 pub mod encoder;
 pub mod mlm;
+pub mod search;
+pub mod seq2seq;

@@ -14,9 +14,7 @@ use burn::module::Module;
 use burn::optim::ModuleOptimizer;
 use serde::{Deserialize, Serialize};
 
-use crate::data::loader::LoaderPosition;
 use crate::fsutil;
-use crate::model::mlm::MlmModel;
 
 pub const LATEST: &str = "latest";
 /// The checkpoints' directory inside a run directory.
@@ -34,8 +32,8 @@ pub struct TrainingState {
     /// Real (non-padding) tokens trained on.
     #[serde(default)]
     pub tokens: u64,
-    /// Where the loader resumes.
-    pub loader: LoaderPosition,
+    /// Where the data stream resumes (a pretraining loader's or a pair stream's position).
+    pub loader: serde_json::Value,
     pub seed: u64,
     /// The sha256 of the shards' manifest.json: a run refuses to resume on other data.
     #[serde(default)]
@@ -53,10 +51,10 @@ fn checkpoint_name(step: u64) -> String {
 
 /// Writes a checkpoint into `dir`, with the bytes of the tokenizer.json the model was trained
 /// with, and returns its path.
-pub fn save_checkpoint(
+pub fn save_checkpoint<M: Module>(
     dir: &Path,
     state: &TrainingState,
-    model: &MlmModel,
+    model: &M,
     optimizer: &ModuleOptimizer,
     tokenizer_json: &[u8],
     keep: usize,
@@ -167,11 +165,11 @@ pub fn describe_load_error(debug: &str) -> String {
 }
 
 /// Loads one checkpoint directory into the given fresh model and optimizer.
-pub fn load_checkpoint(
+pub fn load_checkpoint<M: Module>(
     path: &Path,
-    model: MlmModel,
+    model: M,
     optimizer: ModuleOptimizer,
-) -> Result<(TrainingState, MlmModel, ModuleOptimizer)> {
+) -> Result<(TrainingState, M, ModuleOptimizer)> {
     let state_path = path.join(STATE_FILE);
     let text = std::fs::read_to_string(&state_path)
         .with_context(|| format!("cannot read {}", state_path.display()))?;
@@ -192,11 +190,11 @@ pub fn load_checkpoint(
 
 /// Loads the newest loadable checkpoint of `dir` into the given fresh model and optimizer, or
 /// `None` when there is none.
-pub fn load_latest(
+pub fn load_latest<M: Module>(
     dir: &Path,
-    model: MlmModel,
+    model: M,
     optimizer: impl Fn() -> ModuleOptimizer,
-) -> Result<Option<(TrainingState, MlmModel, ModuleOptimizer)>> {
+) -> Result<Option<(TrainingState, M, ModuleOptimizer)>> {
     if !dir.exists() {
         return Ok(None);
     }

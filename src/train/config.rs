@@ -172,7 +172,27 @@ impl Default for TrainSection {
     }
 }
 
+/// The keys of `(key, same)` checks whose values differ.
+pub fn differing(checks: impl IntoIterator<Item = (&'static str, bool)>) -> Vec<&'static str> {
+    checks
+        .into_iter()
+        .filter(|(_, same)| !same)
+        .map(|(key, _)| key)
+        .collect()
+}
+
 impl TrainSection {
+    /// The keys of this table that a resumed run may not change: those that shape the batches,
+    /// the data order and the random state.
+    pub fn resume_conflicts(&self, saved: &TrainSection) -> Vec<&'static str> {
+        differing([
+            ("train.batch_size", self.batch_size == saved.batch_size),
+            ("train.seq_len", self.seq_len == saved.seq_len),
+            ("train.grad_accum", self.grad_accum == saved.grad_accum),
+            ("train.seed", self.seed == saved.seed),
+        ])
+    }
+
     pub fn schedule(&self) -> LrSchedule {
         LrSchedule {
             peak: self.lr,
@@ -249,7 +269,6 @@ impl PretrainConfig {
     /// the run, how often it checkpoints, validates and logs, and how many non-finite steps it
     /// tolerates.
     pub fn resume_conflicts(&self, saved: &PretrainConfig) -> Vec<&'static str> {
-        let (a, b) = (&self.train, &saved.train);
         let checks = [
             (
                 "data",
@@ -258,16 +277,10 @@ impl PretrainConfig {
             ),
             ("model", self.model == saved.model),
             ("masking", self.masking == saved.masking),
-            ("train.batch_size", a.batch_size == b.batch_size),
-            ("train.seq_len", a.seq_len == b.seq_len),
-            ("train.grad_accum", a.grad_accum == b.grad_accum),
-            ("train.seed", a.seed == b.seed),
         ];
-        checks
-            .into_iter()
-            .filter(|(_, same)| !same)
-            .map(|(key, _)| key)
-            .collect()
+        let mut conflicts = differing(checks);
+        conflicts.extend(self.train.resume_conflicts(&saved.train));
+        conflicts
     }
 }
 

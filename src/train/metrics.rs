@@ -7,7 +7,15 @@ use std::path::{Path, PathBuf};
 
 use anyhow::{Context, Result, bail};
 
-pub const HEADER: &str = "step,tokens,loss,accuracy,lr,grad_norm,tokens_per_s,valid_loss,valid_accuracy,valid_mask_accuracy";
+/// The columns every run writes; a task's own validation figure (`valid_mask_accuracy` when
+/// pretraining, `valid_bleu` when fine-tuning) comes last.
+pub const COLUMNS: &str =
+    "step,tokens,loss,accuracy,lr,grad_norm,tokens_per_s,valid_loss,valid_accuracy";
+
+/// The header of a run's metrics.csv.
+pub fn header(valid_extra: &str) -> String {
+    format!("{COLUMNS},{valid_extra}")
+}
 
 /// What one optimizer step measured.
 #[derive(Clone, Copy, Debug, PartialEq)]
@@ -31,8 +39,8 @@ pub struct ValidMetrics {
     pub loss: f64,
     /// Top-1 accuracy at all selected positions.
     pub accuracy: f64,
-    /// Top-1 accuracy at the positions fed `[MASK]`.
-    pub mask_accuracy: f64,
+    /// The task's own figure: top-1 accuracy at `[MASK]`, or BLEU.
+    pub extra: f64,
 }
 
 /// Appends rows to `metrics.csv`, flushed row by row.
@@ -43,14 +51,15 @@ pub struct MetricsLog {
 
 impl MetricsLog {
     /// Opens `path` for a run that has completed `resumed_step` steps: a fresh file when 0,
-    /// otherwise the existing rows up to that step.
-    pub fn open(path: &Path, resumed_step: u64) -> Result<Self> {
+    /// otherwise the existing rows up to that step. `valid_extra` names the last column.
+    pub fn open(path: &Path, resumed_step: u64, valid_extra: &str) -> Result<Self> {
+        let header = header(valid_extra);
         let kept = if resumed_step == 0 || !path.exists() {
             Vec::new()
         } else {
-            rows_up_to(path, resumed_step)?
+            rows_up_to(path, resumed_step, &header)?
         };
-        let mut text = format!("{HEADER}\n");
+        let mut text = format!("{header}\n");
         for row in kept {
             text.push_str(&row);
             text.push('\n');
@@ -68,7 +77,7 @@ impl MetricsLog {
 
     pub fn append(&mut self, step: &StepMetrics, valid: Option<&ValidMetrics>) -> Result<()> {
         let valid = valid
-            .map(|v| format!("{:.6},{:.6},{:.6}", v.loss, v.accuracy, v.mask_accuracy))
+            .map(|v| format!("{:.6},{:.6},{:.6}", v.loss, v.accuracy, v.extra))
             .unwrap_or_else(|| ",,".into());
         // One write per row, so that a crash leaves at most the last row cut short.
         let row = format!(
@@ -89,13 +98,13 @@ impl MetricsLog {
     }
 }
 
-fn rows_up_to(path: &Path, step: u64) -> Result<Vec<String>> {
+fn rows_up_to(path: &Path, step: u64, header: &str) -> Result<Vec<String>> {
     let file = File::open(path).with_context(|| format!("cannot read {}", path.display()))?;
     let mut rows = Vec::new();
     for (i, line) in BufReader::new(file).lines().enumerate() {
         let line = line.with_context(|| format!("cannot read {}", path.display()))?;
         if i == 0 {
-            if line != HEADER {
+            if line != header {
                 bail!(
                     "{}: line 1 is not the metrics header this version writes",
                     path.display()
@@ -107,7 +116,7 @@ fn rows_up_to(path: &Path, step: u64) -> Result<Vec<String>> {
         let Some(row_step) = line.split(',').next().and_then(|s| s.parse::<u64>().ok()) else {
             continue;
         };
-        if row_step <= step && line.split(',').count() == HEADER.split(',').count() {
+        if row_step <= step && line.split(',').count() == header.split(',').count() {
             rows.push(line);
         }
     }
@@ -152,11 +161,11 @@ mod tests {
     fn a_resumed_log_keeps_the_rows_up_to_its_checkpoint() {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("metrics.csv");
-        let mut log = MetricsLog::open(&path, 0).unwrap();
+        let mut log = MetricsLog::open(&path, 0, "valid_mask_accuracy").unwrap();
         let valid = ValidMetrics {
             loss: 3.0,
             accuracy: 0.2,
-            mask_accuracy: 0.15,
+            extra: 0.15,
         };
         for s in 1..=5 {
             log.append(&step(s), (s == 4).then_some(&valid)).unwrap();
@@ -169,7 +178,7 @@ mod tests {
             .unwrap()
             .write_all(b"6,600,1.6")
             .unwrap();
-        let mut log = MetricsLog::open(&path, 4).unwrap();
+        let mut log = MetricsLog::open(&path, 4, "valid_mask_accuracy").unwrap();
         log.append(&step(5), None).unwrap();
         let losses = read_losses(&path).unwrap();
         assert_eq!(
@@ -184,6 +193,6 @@ mod tests {
                 .ends_with(",3.000000,0.200000,0.150000")
         );
         std::fs::write(&path, "nonsense\n").unwrap();
-        assert!(MetricsLog::open(&path, 3).is_err());
+        assert!(MetricsLog::open(&path, 3, "valid_mask_accuracy").is_err());
     }
 }

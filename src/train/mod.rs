@@ -2,9 +2,12 @@
 
 pub mod checkpoint;
 pub mod config;
+pub mod finetune;
+pub mod finetune_config;
 pub mod metrics;
 pub mod optimizer;
 pub mod pretrain;
+pub mod run;
 pub mod schedule;
 pub mod step;
 pub mod trained;

@@ -106,6 +106,7 @@ mod tests {
     }
 
     fn net(device: &Device) -> Net {
+        let _rng = crate::seed::device_rng_lock();
         device.seed(1);
         Net {
             linear: LinearConfig::new(4, 4).init(device),

@@ -48,7 +48,7 @@ impl StepReport {
 
 /// The gradients of one step, computed but not applied yet, with what the step measured.
 pub struct StepGradients {
-    grads: GradientsParams,
+    pub grads: GradientsParams,
     pub report: StepReport,
 }
 
@@ -101,13 +101,13 @@ pub fn compute_gradients(model: &MlmModel, micro_batches: &[MaskedBatch]) -> Ste
 
 /// Clips the gradients to a global norm of `grad_clip` (0: no clipping) and takes an optimizer
 /// step at learning rate `lr`.
-pub fn apply_gradients(
-    model: MlmModel,
+pub fn apply_gradients<M: Module>(
+    model: M,
     optimizer: &mut ModuleOptimizer,
     gradients: StepGradients,
     lr: f64,
     grad_clip: f64,
-) -> MlmModel {
+) -> M {
     let StepGradients { mut grads, report } = gradients;
     clip_gradients(&model, &mut grads, report.grad_norm, grad_clip);
     optimizer.step(lr, model, grads)

@@ -1,4 +1,5 @@
-//! A pretrained model loaded for inference: the checkpoint's weights on a plain (non-autodiff)
+//! Trained models loaded for inference (a pretrained encoder with its MLM head, or a translation
+//! model): the checkpoint's weights on a plain (non-autodiff)
 //! device, its configuration, and the tokenizer it was trained with, checked to belong together.
 
 use std::path::{Path, PathBuf};
@@ -10,10 +11,34 @@ use burn::prelude::*;
 use crate::data::tokenizer::ClozeTokenizer;
 use crate::model::config::EncoderConfig;
 use crate::model::mlm::MlmModel;
+use crate::model::search::{SearchConfig, beam_search};
+use crate::model::seq2seq::Seq2Seq;
 use crate::train::checkpoint::{
     MODEL_FILE, STATE_FILE, TOKENIZER_FILE, TrainingState, describe_load_error, resolve_checkpoint,
 };
 use crate::train::config::PretrainConfig;
+use crate::train::finetune::TranslationModelConfig;
+
+/// The training state of a checkpoint directory.
+fn read_state(checkpoint: &Path) -> Result<TrainingState> {
+    let path = checkpoint.join(STATE_FILE);
+    let text = std::fs::read_to_string(&path)
+        .with_context(|| format!("cannot read {}", path.display()))?;
+    serde_json::from_str(&text)
+        .with_context(|| format!("{}: not a valid training state", path.display()))
+}
+
+/// `model` with the weights of the checkpoint's model.bpk.
+fn load_weights<M: Module>(model: M, checkpoint: &Path) -> Result<M> {
+    let path = checkpoint.join(MODEL_FILE);
+    model.try_load_file(&path).map_err(|e| {
+        anyhow!(
+            "{}: {}",
+            path.display(),
+            describe_load_error(&format!("{e:?}"))
+        )
+    })
+}
 
 pub struct TrainedModel {
     /// In validation mode: no dropout.
@@ -34,10 +59,7 @@ impl TrainedModel {
     pub fn load(path: &Path, tokenizer: Option<&Path>, device: &Device) -> Result<Self> {
         let checkpoint = resolve_checkpoint(path)?;
         let state_path = checkpoint.join(STATE_FILE);
-        let text = std::fs::read_to_string(&state_path)
-            .with_context(|| format!("cannot read {}", state_path.display()))?;
-        let state: TrainingState = serde_json::from_str(&text)
-            .with_context(|| format!("{}: not a valid training state", state_path.display()))?;
+        let state = read_state(&checkpoint)?;
         let config: PretrainConfig = serde_json::from_value(state.config.clone())
             .with_context(|| format!("{}: the saved config does not read", state_path.display()))?;
 
@@ -63,15 +85,7 @@ impl TrainedModel {
             .encoder(tokenizer.vocab_size(), config.train.seq_len)
             .with_context(|| format!("{}: the saved model config", state_path.display()))?;
         let model_path = checkpoint.join(MODEL_FILE);
-        let model = MlmModel::new(&encoder, device)
-            .try_load_file(&model_path)
-            .map_err(|e| {
-                anyhow!(
-                    "{}: {}",
-                    model_path.display(),
-                    describe_load_error(&format!("{e:?}"))
-                )
-            })?;
+        let model = load_weights(MlmModel::new(&encoder, device), &checkpoint)?;
         let rows = model.encoder.embedding.tokens.weight.dims()[0];
         if rows != tokenizer.vocab_size() {
             bail!(
@@ -95,5 +109,82 @@ impl TrainedModel {
     /// The longest sequence the model was trained on, `[CLS]` and `[SEP]` included.
     pub fn max_len(&self) -> usize {
         self.encoder.max_len
+    }
+}
+
+/// A fine-tuned translation model loaded for inference, with its tokenizer.
+pub struct TrainedTranslator {
+    pub model: Seq2Seq,
+    pub config: TranslationModelConfig,
+    pub tokenizer: ClozeTokenizer,
+    pub state: TrainingState,
+    pub checkpoint: PathBuf,
+}
+
+impl TrainedTranslator {
+    /// Loads the checkpoint `path` names (see [`resolve_checkpoint`]) of a `cloze finetune` run.
+    pub fn load(path: &Path, device: &Device) -> Result<Self> {
+        let checkpoint = resolve_checkpoint(path)?;
+        let state = read_state(&checkpoint)?;
+        let config: TranslationModelConfig = serde_json::from_value(state.config.clone())
+            .with_context(|| {
+                format!(
+                    "{}: not a translation checkpoint (one written by cloze finetune)",
+                    checkpoint.display()
+                )
+            })?;
+        let tokenizer = ClozeTokenizer::load(&checkpoint.join(TOKENIZER_FILE))?;
+        if tokenizer.sha256() != state.tokenizer_sha256 {
+            bail!(
+                "{}: the tokenizer is not the one the model was trained with",
+                checkpoint.display()
+            );
+        }
+        let model = load_weights(
+            Seq2Seq::new(&config.encoder, config.decoder_layers, device),
+            &checkpoint,
+        )?;
+        Ok(Self {
+            model,
+            config,
+            tokenizer,
+            state,
+            checkpoint,
+        })
+    }
+
+    /// The longest source or output the model takes, special tokens included.
+    pub fn max_len(&self) -> usize {
+        self.config.finetune.train.seq_len
+    }
+
+    /// Translates `lines`, `batch_size` at a time (longest first, so that batches pad little).
+    /// Sources longer than the model takes are cut to fit; their line numbers (from 1) are
+    /// returned beside the translations.
+    pub fn translate(
+        &self,
+        lines: &[String],
+        search: &SearchConfig,
+        batch_size: usize,
+    ) -> Result<(Vec<String>, Vec<usize>)> {
+        let limit = self.max_len() - 2;
+        let mut sources = self.tokenizer.encode_batch(lines.to_vec())?;
+        let mut truncated = Vec::new();
+        for (i, source) in sources.iter_mut().enumerate() {
+            if source.len() > limit {
+                source.truncate(limit);
+                truncated.push(i + 1);
+            }
+        }
+        let mut order: Vec<usize> = (0..sources.len()).collect();
+        order.sort_by_key(|&i| std::cmp::Reverse(sources[i].len()));
+        let mut outputs = vec![String::new(); sources.len()];
+        for chunk in order.chunks(batch_size.max(1)) {
+            let batch: Vec<Vec<u32>> = chunk.iter().map(|&i| sources[i].clone()).collect();
+            for (&i, ids) in chunk.iter().zip(beam_search(&self.model, &batch, search)) {
+                outputs[i] = self.tokenizer.decode(&ids)?;
+            }
+        }
+        Ok((outputs, truncated))
     }
 }

@@ -41,6 +41,7 @@ pub fn fixture() -> &'static Fixture {
         write_shards(&ShardOptions {
             tokenizer: tokenizer.clone(),
             inputs,
+            valid_inputs: Vec::new(),
             out: shards.clone(),
             read: ReadOptions::default(),
             pair_columns: None,

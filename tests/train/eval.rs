@@ -339,6 +339,7 @@ fn a_tokenizer_or_shards_from_another_vocabulary_are_refused() {
     write_shards(&ShardOptions {
         tokenizer: other.clone(),
         inputs: vec![dir.join("other.txt")],
+        valid_inputs: Vec::new(),
         out: other_shards.clone(),
         read: ReadOptions::default(),
         pair_columns: None,

@@ -8,6 +8,7 @@ mod common;
 mod eval;
 mod faults;
 mod pretrain_cli;
+mod translation;
 
 use std::path::Path;
 use std::sync::{Arc, Mutex};
@@ -78,7 +79,8 @@ fn run(session: Session) -> (u64, Vec<f64>) {
         let (state, model, optimizer) = load_latest(session.dir, fresh, new_optimizer)
             .unwrap()
             .expect("a checkpoint");
-        (state.step, model, optimizer, state.loader)
+        let position: LoaderPosition = serde_json::from_value(state.loader).unwrap();
+        (state.step, model, optimizer, position)
     } else {
         (0, fresh, new_optimizer(), LoaderPosition::default())
     };
@@ -108,7 +110,7 @@ fn run(session: Session) -> (u64, Vec<f64>) {
             let state = TrainingState {
                 step: step + 1,
                 tokens: 0,
-                loader: loader.position(),
+                loader: serde_json::to_value(loader.position()).unwrap(),
                 seed: 7,
                 manifest_sha256: String::new(),
                 tokenizer_sha256: String::new(),
@@ -266,7 +268,7 @@ fn a_checkpoint_round_trip_gives_identical_predictions() {
     let state = TrainingState {
         step: 3,
         tokens: 0,
-        loader: LoaderPosition::default(),
+        loader: serde_json::to_value(LoaderPosition::default()).unwrap(),
         seed: 11,
         manifest_sha256: String::new(),
         tokenizer_sha256: String::new(),

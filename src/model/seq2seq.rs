@@ -1,0 +1,254 @@
+//! The translation model: the (pretrained) encoder under a Transformer decoder. Source and target
+//! share one vocabulary, so the decoder embeds target tokens with the encoder's embedding table
+//! and projects its output onto that same table (tied weights), plus a bias.
+
+use burn::module::Param;
+use burn::nn::loss::CrossEntropyLossConfig;
+use burn::prelude::*;
+use burn::tensor::activation::log_softmax;
+
+use crate::data::tokenizer::PAD_ID;
+use crate::model::config::EncoderConfig;
+use crate::model::decoder::{Decoder, DecoderCache};
+use crate::model::encoder::Encoder;
+
+#[derive(Module, Debug)]
+pub struct Seq2Seq {
+    pub encoder: Encoder,
+    pub decoder: Decoder,
+    bias: Param<Tensor<1>>,
+}
+
+/// One batch of pairs as tensors: the source, the decoder input `[BOS] y1 .. y(n-1)` and the
+/// target `y1 .. yn [EOS]`, padded with `[PAD]` (true in the paddings).
+#[derive(Clone, Debug)]
+pub struct TranslationInput {
+    pub source: Tensor<2, Int>,
+    pub source_padding: Tensor<2, Bool>,
+    pub decoder_input: Tensor<2, Int>,
+    pub target: Tensor<2, Int>,
+    pub target_padding: Tensor<2, Bool>,
+}
+
+impl Seq2Seq {
+    /// A model whose encoder and decoder both start from random weights.
+    pub fn new(config: &EncoderConfig, decoder_layers: usize, device: &Device) -> Self {
+        Self::with_encoder(Encoder::new(config, device), config, decoder_layers, device)
+    }
+
+    /// A fresh decoder under `encoder` (a pretrained one).
+    pub fn with_encoder(
+        encoder: Encoder,
+        config: &EncoderConfig,
+        decoder_layers: usize,
+        device: &Device,
+    ) -> Self {
+        Self {
+            encoder,
+            decoder: Decoder::new(config, decoder_layers, device),
+            bias: Param::from_tensor(Tensor::zeros([config.vocab_size], device)),
+        }
+    }
+
+    /// The encoder's output for `source: [batch, len]`.
+    pub fn encode(&self, source: Tensor<2, Int>, padding: Tensor<2, Bool>) -> Tensor<3> {
+        self.encoder.forward(source, padding)
+    }
+
+    /// `[rows, len, d_model]` -> logits `[rows, len, vocab]`, on the tied embedding table.
+    fn project(&self, hidden: Tensor<3>) -> Tensor<3> {
+        let [rows, len, d_model] = hidden.dims();
+        let table = self.encoder.embedding.tokens.weight.val();
+        let vocab = table.dims()[0];
+        (hidden
+            .reshape([rows * len, d_model])
+            .matmul(table.transpose())
+            + self.bias.val().unsqueeze::<2>())
+        .reshape([rows, len, vocab])
+    }
+
+    /// Logits at every decoder position, the whole target at once (teacher forcing).
+    pub fn logits(
+        &self,
+        memory: Tensor<3>,
+        memory_padding: Tensor<2, Bool>,
+        decoder_input: Tensor<2, Int>,
+        target_padding: Tensor<2, Bool>,
+    ) -> Tensor<3> {
+        let x = self.encoder.embedding.forward(decoder_input);
+        let hidden = self
+            .decoder
+            .forward(x, target_padding, memory, memory_padding);
+        self.project(hidden)
+    }
+
+    /// Mean cross-entropy over the non-padding target positions, with label smoothing
+    /// `smoothing` (0: none), and the logits.
+    pub fn loss(&self, input: TranslationInput, smoothing: f64) -> (Tensor<1>, Tensor<3>) {
+        let memory = self.encode(input.source, input.source_padding.clone());
+        let logits = self.logits(
+            memory,
+            input.source_padding,
+            input.decoder_input,
+            input.target_padding,
+        );
+        let [batch, len, vocab] = logits.dims();
+        let loss = CrossEntropyLossConfig::new()
+            .with_pad_tokens(Some(vec![PAD_ID as usize]))
+            .with_smoothing((smoothing > 0.0).then_some(smoothing as f32))
+            .init(&logits.device())
+            .forward(
+                logits.clone().reshape([batch * len, vocab]),
+                input.target.reshape([batch * len]),
+            );
+        (loss, logits)
+    }
+
+    /// A decoding cache over the encoder's output.
+    pub fn start(&self, memory: Tensor<3>, memory_padding: Tensor<2, Bool>) -> DecoderCache {
+        self.decoder.start(memory, memory_padding)
+    }
+
+    /// Log-probabilities `[rows, vocab]` of the next token after `last: [rows]`, the token at
+    /// position `cache.len`.
+    pub fn step(&self, cache: &mut DecoderCache, last: Tensor<1, Int>) -> Tensor<2> {
+        let [rows] = last.dims();
+        let x = self
+            .encoder
+            .embedding
+            .forward_from(last.reshape([rows, 1]), cache.len);
+        let hidden = self.decoder.step(x, cache);
+        let vocab = self.bias.val().dims()[0];
+        let logits = self.project(hidden).reshape([rows, vocab]);
+        log_softmax(logits, 1)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::data::tokenizer::BOS_ID;
+    use crate::model::search::source_batch;
+
+    pub(crate) fn tiny(device: &Device) -> Seq2Seq {
+        let config = EncoderConfig::named("tiny", 40)
+            .unwrap()
+            .with_max_len(24)
+            .with_dropout(0.0);
+        let _rng = crate::seed::device_rng_lock();
+        device.seed(9);
+        Seq2Seq::new(&config, 2, device)
+    }
+
+    fn ints(rows: &[Vec<i64>], device: &Device) -> Tensor<2, Int> {
+        let shape = [rows.len(), rows[0].len()];
+        Tensor::from_data(TensorData::new(rows.concat(), shape), device)
+    }
+
+    fn full_log_probs(model: &Seq2Seq, decoder_input: &[Vec<i64>], padding: Vec<bool>) -> Vec<f32> {
+        let device = Device::flex();
+        let (source, source_padding) = source_batch(&[vec![7, 8, 9, 10], vec![11, 12]], &device);
+        let memory = model.encode(source, source_padding.clone());
+        let shape = [decoder_input.len(), decoder_input[0].len()];
+        let logits = model.logits(
+            memory,
+            source_padding,
+            ints(decoder_input, &device),
+            Tensor::from_data(TensorData::new(padding, shape), &device),
+        );
+        log_softmax(logits, 2)
+            .into_data()
+            .try_to_vec::<f32>()
+            .unwrap()
+    }
+
+    #[test]
+    fn cached_decoding_equals_the_full_pass() {
+        let device = Device::flex();
+        let model = tiny(&device);
+        let bos = i64::from(BOS_ID);
+        let input = vec![vec![bos, 13, 14, 15, 16], vec![bos, 17, 18, 19, 20]];
+        let full = full_log_probs(&model, &input, vec![false; 10]);
+        let (source, padding) = source_batch(&[vec![7, 8, 9, 10], vec![11, 12]], &device);
+        let mut cache = model.start(model.encode(source, padding.clone()), padding);
+        let vocab = 40;
+        for t in 0..5 {
+            let last = Tensor::from_data(
+                TensorData::new(vec![input[0][t], input[1][t]], [2]),
+                &device,
+            );
+            let step = model
+                .step(&mut cache, last)
+                .into_data()
+                .try_to_vec::<f32>()
+                .unwrap();
+            for row in 0..2 {
+                for v in 0..vocab {
+                    let expected = full[(row * 5 + t) * vocab + v];
+                    let got = step[row * vocab + v];
+                    assert!(
+                        (expected - got).abs() < 1e-4,
+                        "row {row} t {t} id {v}: {expected} vs {got}"
+                    );
+                }
+            }
+        }
+        assert_eq!(cache.len, 5);
+    }
+
+    #[test]
+    fn the_look_ahead_mask_hides_later_target_tokens() {
+        let device = Device::flex();
+        let model = tiny(&device);
+        let bos = i64::from(BOS_ID);
+        let a = full_log_probs(
+            &model,
+            &[vec![bos, 13, 14, 15, 16], vec![bos, 17, 18, 19, 20]],
+            vec![false; 10],
+        );
+        // Position 3 changed in both rows: positions 0..3 cannot see it, 3 and 4 can.
+        let b = full_log_probs(
+            &model,
+            &[vec![bos, 13, 14, 33, 16], vec![bos, 17, 18, 34, 20]],
+            vec![false; 10],
+        );
+        let vocab = 40;
+        let position = |values: &[f32], row: usize, t: usize| {
+            values[(row * 5 + t) * vocab..(row * 5 + t + 1) * vocab].to_vec()
+        };
+        for row in 0..2 {
+            for t in 0..3 {
+                assert_eq!(
+                    position(&a, row, t),
+                    position(&b, row, t),
+                    "row {row} position {t}"
+                );
+            }
+            for t in 3..5 {
+                assert_ne!(
+                    position(&a, row, t),
+                    position(&b, row, t),
+                    "row {row} position {t}"
+                );
+            }
+        }
+        // Padding the last position hides it from the others as a key, too.
+        let mut padding = vec![false; 10];
+        padding[4] = true;
+        padding[9] = true;
+        let c = full_log_probs(
+            &model,
+            &[vec![bos, 13, 14, 15, 0], vec![bos, 17, 18, 19, 0]],
+            padding,
+        );
+        for row in 0..2 {
+            for t in 0..4 {
+                let (x, y) = (position(&a, row, t), position(&c, row, t));
+                assert!(
+                    x.iter().zip(&y).all(|(p, q)| (p - q).abs() < 1e-5),
+                    "row {row} position {t}"
+                );
+            }
+        }
+    }
+}

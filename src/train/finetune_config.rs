@@ -1,0 +1,159 @@
+//! The fine-tuning stage's configuration: the pair shards, where the encoder comes from, the
+//! decoder, the translation loss, and the same `[train]` table as pretraining.
+
+use std::path::PathBuf;
+
+use anyhow::{Result, bail};
+use serde::{Deserialize, Serialize};
+
+use crate::train::config::{ModelSection, TrainSection, differing};
+
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct FinetuneConfig {
+    /// Where the run is written; by default `runs/<config file name>`.
+    pub run_dir: Option<PathBuf>,
+    pub data: PairDataSection,
+    pub model: FinetuneModelSection,
+    /// The encoder's architecture when there is no pretrained checkpoint (the keys of
+    /// pretraining's `[model]` table).
+    pub encoder: ModelSection,
+    pub train: TrainSection,
+    pub translation: TranslationSection,
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct PairDataSection {
+    /// A directory of pair shards (`cloze shard --src-column ko --tgt-column en`).
+    pub shards: PathBuf,
+    pub train_split: String,
+    /// The dev pairs: validation loss and BLEU.
+    pub valid_split: String,
+    /// Translate from the target column to the source column (en to ko for ko-en shards).
+    pub reverse: bool,
+}
+
+impl Default for PairDataSection {
+    fn default() -> Self {
+        Self {
+            shards: PathBuf::new(),
+            train_split: "train".into(),
+            valid_split: "valid".into(),
+            reverse: false,
+        }
+    }
+}
+
+/// Where the encoder's weights come from.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize, clap::ValueEnum)]
+#[serde(rename_all = "lowercase")]
+pub enum EncoderInit {
+    /// The encoder and embeddings of the `model.pretrained` checkpoint.
+    #[default]
+    Pretrained,
+    /// Random weights, of the pretrained checkpoint's architecture when `model.pretrained` is
+    /// set (a baseline at the same size), else of `model.size` and the other model keys.
+    Random,
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct FinetuneModelSection {
+    pub init: EncoderInit,
+    /// A pretraining checkpoint or run directory.
+    pub pretrained: Option<PathBuf>,
+    /// Decoder layers (post-LN, the encoder's width, heads, feed-forward size and dropout).
+    pub decoder_layers: usize,
+}
+
+impl Default for FinetuneModelSection {
+    fn default() -> Self {
+        Self {
+            init: EncoderInit::Pretrained,
+            pretrained: None,
+            decoder_layers: 4,
+        }
+    }
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct TranslationSection {
+    /// Label smoothing of the cross-entropy.
+    pub label_smoothing: f64,
+    /// The encoder (and the shared embeddings) stay frozen for this many first steps.
+    pub freeze_encoder_steps: u64,
+    /// Beam width of the BLEU validation (1: greedy).
+    pub valid_beam: usize,
+    /// Length penalty of the BLEU validation's beam search.
+    pub valid_length_penalty: f64,
+}
+
+impl Default for TranslationSection {
+    fn default() -> Self {
+        Self {
+            label_smoothing: 0.1,
+            freeze_encoder_steps: 0,
+            valid_beam: 1,
+            valid_length_penalty: 1.0,
+        }
+    }
+}
+
+impl FinetuneConfig {
+    pub fn validate(&self) -> Result<()> {
+        if self.data.shards.as_os_str().is_empty() {
+            bail!("data.shards is not set: name a directory of pair shards");
+        }
+        if self.model.init == EncoderInit::Pretrained && self.model.pretrained.is_none() {
+            bail!(
+                "model.pretrained is not set: name a pretraining checkpoint, or use --init random"
+            );
+        }
+        if self.model.decoder_layers == 0 {
+            bail!("model.decoder_layers must be at least 1");
+        }
+
+        let s = self.translation.label_smoothing;
+        if !(0.0..1.0).contains(&s) {
+            bail!("translation.label_smoothing must be in [0, 1), got {s}");
+        }
+        if self.translation.valid_beam == 0 {
+            bail!("translation.valid_beam must be at least 1");
+        }
+        let probe = crate::train::config::PretrainConfig {
+            data: crate::train::config::DataSection {
+                shards: self.data.shards.clone(),
+                ..Default::default()
+            },
+            model: self.encoder.clone(),
+            train: self.train.clone(),
+            ..Default::default()
+        };
+        probe.validate()
+    }
+
+    /// The keys that must match for `--resume`: all but the length of the run and how often it
+    /// checkpoints, validates and logs.
+    pub fn resume_conflicts(&self, saved: &FinetuneConfig) -> Vec<&'static str> {
+        let checks = [
+            ("data", self.data == saved.data),
+            (
+                "model",
+                self.model == saved.model && self.encoder == saved.encoder,
+            ),
+            (
+                "translation.label_smoothing",
+                self.translation.label_smoothing == saved.translation.label_smoothing,
+            ),
+            (
+                "translation.freeze_encoder_steps",
+                self.translation.freeze_encoder_steps == saved.translation.freeze_encoder_steps,
+            ),
+        ];
+        let mut conflicts = differing(checks);
+        conflicts.extend(self.train.resume_conflicts(&saved.train));
+        conflicts
+    }
+}
