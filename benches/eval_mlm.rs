@@ -10,15 +10,17 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use anyhow::Result;
-use cloze::data::corpus::ReadOptions;
 use cloze::data::loader::{Loader, LoaderConfig, LoaderPosition, ShardSet};
-use cloze::data::prepare::{ShardOptions, write_shards};
-use cloze::data::tokenizer::{ClozeTokenizer, TokenizerConfig, train_tokenizer};
+use cloze::data::tokenizer::ClozeTokenizer;
 use cloze::device::DeviceChoice;
 use cloze::eval::mlm::{MlmEvalOptions, evaluate_mlm};
 use cloze::eval::script::vocabulary_scripts;
 use cloze::model::config::EncoderConfig;
 use cloze::model::mlm::MlmModel;
+
+#[path = "common/corpus_shards.rs"]
+mod corpus_shards;
+use corpus_shards::{data, tokenizer_and_shards};
 
 #[path = "common/step_rate.rs"]
 mod step_rate;
@@ -33,7 +35,7 @@ fn bible() -> PathBuf {
     if shared.exists() {
         shared
     } else {
-        root.join("data/en.bible-web.txt.gz")
+        data("en.bible-web.txt.gz")
     }
 }
 
@@ -49,27 +51,9 @@ fn main() -> Result<()> {
     let steps = env_usize("STEPS", 10);
     let corpus = bible();
     let work = tempfile::tempdir()?;
-    let tokenizer = work.path().join("tokenizer.json");
     eprintln!("tokenizer and shards of {} ...", corpus.display());
-    train_tokenizer(
-        std::slice::from_ref(&corpus),
-        &ReadOptions::default(),
-        &TokenizerConfig::default(),
-        &tokenizer,
-    )?;
-    let shards = work.path().join("shards");
-    write_shards(&ShardOptions {
-        tokenizer: tokenizer.clone(),
-        inputs: vec![corpus.clone()],
-        valid_inputs: Vec::new(),
-        out: shards.clone(),
-        read: ReadOptions::default(),
-        pair_columns: None,
-        valid_fraction: 0.0,
-        seed: 0,
-        rows_per_shard: 100_000,
-        overwrite: false,
-    })?;
+    let (tokenizer, shards) =
+        tokenizer_and_shards(work.path(), std::slice::from_ref(&corpus), 0.0, 100_000)?;
     let config = LoaderConfig {
         seq_len: SEQ,
         batch_size: BATCH,

@@ -5,22 +5,17 @@
 //! `cargo bench --bench soak` (Linux: reads /proc). `SOAK_STEPS` changes the length,
 //! `SOAK_DEVICE` the device (default flex).
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result, bail};
-use cloze::data::corpus::ReadOptions;
-use cloze::data::prepare::{ShardOptions, write_shards};
-use cloze::data::tokenizer::{TokenizerConfig, train_tokenizer};
+
+#[path = "common/corpus_shards.rs"]
+mod corpus_shards;
+use corpus_shards::{data, tokenizer_and_shards};
 
 const EVERY: u64 = 500;
-
-fn data(name: &str) -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("data")
-        .join(name)
-}
 
 /// Resident and peak resident memory of a process, in MiB.
 fn memory_mib(pid: u32) -> Result<(f64, f64)> {
@@ -57,28 +52,9 @@ fn main() -> Result<()> {
         .unwrap_or(10_000);
     let device = std::env::var("SOAK_DEVICE").unwrap_or_else(|_| "flex".into());
     let work = tempfile::tempdir()?;
-    let inputs = vec![data("ko.ui-docs.txt.gz"), data("en.bible-web.txt.gz")];
-    let tokenizer = work.path().join("tokenizer.json");
+    let inputs = [data("ko.ui-docs.txt.gz"), data("en.bible-web.txt.gz")];
     eprintln!("tokenizer and shards of data/ ...");
-    train_tokenizer(
-        &inputs,
-        &ReadOptions::default(),
-        &TokenizerConfig::default(),
-        &tokenizer,
-    )?;
-    let shards = work.path().join("shards");
-    write_shards(&ShardOptions {
-        tokenizer,
-        inputs,
-        valid_inputs: Vec::new(),
-        out: shards.clone(),
-        read: ReadOptions::default(),
-        pair_columns: None,
-        valid_fraction: 0.01,
-        seed: 0,
-        rows_per_shard: 20_000,
-        overwrite: false,
-    })?;
+    let (_, shards) = tokenizer_and_shards(work.path(), &inputs, 0.01, 20_000)?;
     let config = work.path().join("soak.toml");
     std::fs::write(
         &config,

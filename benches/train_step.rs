@@ -5,17 +5,18 @@
 //! `cargo bench --bench train_step` (with `CLOZE_HF_PYTHON` naming a Python that has torch 2.9.0 and
 //! transformers; default `~/.cache/cloze/hf-venv/bin/python`). `STEPS` sets the timed steps.
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::Command;
 use std::sync::Arc;
 
 use anyhow::{Context, Result};
 use cloze::data::batch::MaskedBatch;
-use cloze::data::corpus::ReadOptions;
 use cloze::data::loader::{Loader, LoaderConfig, LoaderPosition, ShardSet};
-use cloze::data::prepare::{ShardOptions, write_shards};
-use cloze::data::tokenizer::{TokenizerConfig, train_tokenizer};
 use cloze::device::DeviceChoice;
+
+#[path = "common/corpus_shards.rs"]
+mod corpus_shards;
+use corpus_shards::{data, tokenizer_and_shards};
 
 #[path = "common/step_rate.rs"]
 mod step_rate;
@@ -24,35 +25,10 @@ use step_rate::{WARMUP, small_step_rate};
 const BATCH: usize = 32;
 const SEQ: usize = 128;
 
-fn data(name: &str) -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("data")
-        .join(name)
-}
-
 /// Real batches of the shipped text, vocabulary 8192.
 fn batches(work: &Path, count: usize) -> Result<(usize, Vec<MaskedBatch>)> {
-    let inputs = vec![data("ko.ui-docs.txt.gz"), data("en.bible-web.txt.gz")];
-    let tokenizer = work.join("tokenizer.json");
-    train_tokenizer(
-        &inputs,
-        &ReadOptions::default(),
-        &TokenizerConfig::default(),
-        &tokenizer,
-    )?;
-    let shards = work.join("shards");
-    write_shards(&ShardOptions {
-        tokenizer,
-        inputs,
-        valid_inputs: Vec::new(),
-        out: shards.clone(),
-        read: ReadOptions::default(),
-        pair_columns: None,
-        valid_fraction: 0.0,
-        seed: 0,
-        rows_per_shard: 100_000,
-        overwrite: false,
-    })?;
+    let inputs = [data("ko.ui-docs.txt.gz"), data("en.bible-web.txt.gz")];
+    let (_, shards) = tokenizer_and_shards(work, &inputs, 0.0, 100_000)?;
     let config = LoaderConfig {
         seq_len: SEQ,
         batch_size: BATCH,
