@@ -56,7 +56,7 @@ enum Command {
     Pretrain(PretrainArgs),
     /// Run the stages of a pipeline file in order, skipping those whose outputs are up to date.
     Run(RunArgs),
-    /// Evaluate a pretrained checkpoint.
+    /// Evaluate: masked-token accuracy of a checkpoint, or BLEU and chrF of translations.
     #[command(subcommand)]
     Eval(EvalCommand),
     /// Print the most likely tokens, with their probabilities, at each [MASK] of a text.
@@ -304,7 +304,8 @@ struct PretrainArgs {
 
 #[derive(Args)]
 struct RunArgs {
-    /// A pipeline file, e.g. pipelines/quickstart.toml: [tokenizer], [shard] and [pretrain] tables.
+    /// A pipeline file, e.g. pipelines/quickstart.toml: [tokenizer], [shard], [pairs], [pretrain]
+    /// and [finetune] tables.
     pipeline: PathBuf,
     /// Backend and device of the training stages (as for `cloze pretrain --device`).
     #[arg(long, default_value = "flex", value_name = "DEVICE")]
