@@ -22,7 +22,8 @@ use cloze::pipeline::{self, Pipeline};
 use cloze::train::config::PretrainConfig;
 use cloze::train::finetune::{FinetuneOptions, FinetuneOutcome};
 use cloze::train::finetune_config::{EncoderInit, FinetuneConfig};
-use cloze::train::pretrain::{NonFiniteLoss, PretrainOptions, PretrainOutcome};
+use cloze::train::pretrain::{PretrainOptions, PretrainOutcome};
+use cloze::train::run::NonFiniteLoss;
 use cloze::train::trained::{TrainedModel, TrainedTranslator};
 
 /// The exit status of a run stopped by too many non-finite steps in a row (1 is any other error,

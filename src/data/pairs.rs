@@ -139,10 +139,6 @@ impl PairStream {
         }
     }
 
-    pub fn position(&self) -> PairPosition {
-        self.position
-    }
-
     /// The next batch; an epoch's last batch may be smaller, and batches never span two epochs.
     pub fn next_batch(&mut self) -> Option<PairBatch> {
         if self.position.next >= self.order.len() {

@@ -300,7 +300,7 @@ pub fn finetune(config: &FinetuneConfig, options: &FinetuneOptions) -> Result<Fi
     let device = options.device.device()?.autodiff();
     let t = &config.train;
     // The encoder's architecture, tokenizer and (with init = pretrained) weights.
-    let (mut encoder_config, tokenizer_path, pretrained) = match &config.model.pretrained {
+    let (encoder_config, tokenizer_path, pretrained) = match &config.model.pretrained {
         Some(path) => {
             let trained = TrainedModel::load(path, None, &device)
                 .with_context(|| format!("model.pretrained = {}", path.display()))?;
@@ -330,7 +330,6 @@ pub fn finetune(config: &FinetuneConfig, options: &FinetuneOptions) -> Result<Fi
             encoder_config.max_len
         );
     }
-    encoder_config.max_len = encoder_config.max_len.max(t.seq_len);
     let tokenizer = ClozeTokenizer::load(&tokenizer_path)?;
     let tokenizer_json = std::fs::read(&tokenizer_path)
         .with_context(|| format!("cannot read {}", tokenizer_path.display()))?;

@@ -18,11 +18,10 @@ use crate::train::checkpoint::{CHECKPOINTS_DIR, latest_state};
 use crate::train::config::PretrainConfig;
 use crate::train::metrics::ValidMetrics;
 use crate::train::run::{
-    BatchStream, RunIdentity, RunOptions, TrainingTask, check_run_directory, run_training,
+    BatchStream, CONFIG_FILE, RunIdentity, RunOptions, TrainingTask, check_run_directory,
+    run_training,
 };
 use crate::train::step::{StepGradients, compute_gradients};
-
-pub use crate::train::run::{CONFIG_FILE, METRICS_FILE, NonFiniteLoss};
 
 /// How a run is launched, besides its configuration.
 #[derive(Clone, Debug)]
@@ -52,7 +51,6 @@ pub struct PretrainOutcome {
     pub seconds: f64,
 }
 
-pub const CHECKPOINT_DIR: &str = CHECKPOINTS_DIR;
 /// The validation at the end of the run, with the unigram baseline.
 pub const EVALUATION_FILE: &str = "valid.json";
 
@@ -163,7 +161,7 @@ pub fn pretrain(config: &PretrainConfig, options: &PretrainOptions) -> Result<Pr
         None
     };
     let manifest_sha256 = manifest_sha256(&config.data.shards)?;
-    let checkpoint_dir = run_dir.join(CHECKPOINT_DIR);
+    let checkpoint_dir = run_dir.join(CHECKPOINTS_DIR);
     if options.resume
         && let Some(state) = latest_state(&checkpoint_dir)
         && !state.manifest_sha256.is_empty()

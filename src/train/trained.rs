@@ -11,7 +11,7 @@ use burn::prelude::*;
 use crate::data::tokenizer::ClozeTokenizer;
 use crate::model::config::EncoderConfig;
 use crate::model::mlm::MlmModel;
-use crate::model::search::{SearchConfig, beam_search};
+use crate::model::search::{SearchConfig, beam_search, greedy};
 use crate::model::seq2seq::Seq2Seq;
 use crate::train::checkpoint::{
     MODEL_FILE, STATE_FILE, TOKENIZER_FILE, TrainingState, describe_load_error, resolve_checkpoint,
@@ -181,7 +181,13 @@ impl TrainedTranslator {
         let mut outputs = vec![String::new(); sources.len()];
         for chunk in order.chunks(batch_size.max(1)) {
             let batch: Vec<Vec<u32>> = chunk.iter().map(|&i| sources[i].clone()).collect();
-            for (&i, ids) in chunk.iter().zip(beam_search(&self.model, &batch, search)) {
+            // A beam of one is greedy search (tested), done with less bookkeeping.
+            let decoded = if search.beam == 1 {
+                greedy(&self.model, &batch, search.max_len)
+            } else {
+                beam_search(&self.model, &batch, search)
+            };
+            for (&i, ids) in chunk.iter().zip(decoded) {
                 outputs[i] = self.tokenizer.decode(&ids)?;
             }
         }
