@@ -7,6 +7,7 @@ pub mod device;
 pub mod eval;
 pub mod fault;
 pub mod fsutil;
+pub mod hf;
 pub mod model;
 pub mod pipeline;
 pub mod progress;

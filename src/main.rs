@@ -66,6 +66,57 @@ enum Command {
     Finetune(FinetuneArgs),
     /// Translate text with a fine-tuned checkpoint: one translation per output line.
     Translate(TranslateArgs),
+    /// Export a checkpoint to another toolkit's format.
+    #[command(subcommand)]
+    Export(ExportCommand),
+    /// Import a model from another toolkit's format as a cloze checkpoint.
+    #[command(subcommand)]
+    Import(ImportCommand),
+}
+
+#[derive(Subcommand)]
+enum ExportCommand {
+    /// A HuggingFace BertForMaskedLM directory: config.json, model.safetensors, tokenizer.json,
+    /// vocab.txt, tokenizer_config.json and special_tokens_map.json.
+    ///
+    /// The model must have been pretrained with `model.arch = "bert"`. In Python,
+    /// `BertForMaskedLM.from_pretrained(OUT)` and `AutoTokenizer.from_pretrained(OUT)` load it.
+    Hf(ExportHfArgs),
+}
+
+#[derive(Args)]
+struct ExportHfArgs {
+    /// A checkpoint of `cloze pretrain` (a step directory, or a run directory: its latest).
+    #[arg(long, value_name = "DIR")]
+    checkpoint: PathBuf,
+    /// The directory to write; it must not exist or be empty, unless --overwrite.
+    #[arg(long, value_name = "DIR")]
+    out: PathBuf,
+    /// Replace the files of a non-empty --out (once the new ones are complete).
+    #[arg(long)]
+    overwrite: bool,
+}
+
+#[derive(Subcommand)]
+enum ImportCommand {
+    /// A HuggingFace BERT directory (config.json, model.safetensors, tokenizer.json) as a cloze
+    /// checkpoint directory.
+    ///
+    /// The tokenizer must be a fast tokenizer (tokenizer.json) with cloze's special tokens at
+    /// ids 0 to 6 ([PAD] [UNK] [CLS] [SEP] [MASK] [BOS] [EOS]), as every cloze vocabulary and
+    /// every `cloze export hf` has. The checkpoint works with `cloze fill`, `cloze eval mlm` and
+    /// `cloze export hf`; set `init = "OUT"` in a pretraining config to continue pretraining it.
+    Hf(ImportHfArgs),
+}
+
+#[derive(Args)]
+struct ImportHfArgs {
+    /// The HuggingFace model directory (as written by `save_pretrained`).
+    #[arg(long = "from", value_name = "DIR")]
+    from: PathBuf,
+    /// The checkpoint directory to write; it must not exist.
+    #[arg(long, value_name = "DIR")]
+    out: PathBuf,
 }
 
 #[derive(Args)]
@@ -414,7 +465,52 @@ fn run(command: Command) -> Result<()> {
         Command::Fill(args) => fill(args),
         Command::Finetune(args) => finetune(args),
         Command::Translate(args) => translate(args),
+        Command::Export(ExportCommand::Hf(args)) => export_hf(args),
+        Command::Import(ImportCommand::Hf(args)) => import_hf(args),
     }
+}
+
+fn export_hf(args: ExportHfArgs) -> Result<()> {
+    let summary = cloze::hf::export::export_hf(&args.checkpoint, &args.out, args.overwrite)?;
+    eprintln!(
+        "exported {} (step {}): {} tensors, {} parameters",
+        summary.checkpoint.display(),
+        summary.step,
+        summary.tensors,
+        summary.parameters
+    );
+    for file in &summary.files {
+        eprintln!("wrote {}", file.display());
+    }
+    Ok(())
+}
+
+fn import_hf(args: ImportHfArgs) -> Result<()> {
+    let summary = cloze::hf::import::import_hf(&args.from, &args.out)?;
+    if !summary.ignored.is_empty() {
+        eprintln!(
+            "ignored {} tensors a masked-LM model has no use for: {}",
+            summary.ignored.len(),
+            summary.ignored.join(", ")
+        );
+    }
+    let m = &summary.config.model;
+    eprintln!(
+        "wrote {}: BERT, d_model {}, {} layers, {} heads, d_ff {}, {} positions, {} parameters",
+        args.out.display(),
+        m.d_model.unwrap_or_default(),
+        m.n_layers.unwrap_or_default(),
+        m.n_heads.unwrap_or_default(),
+        m.d_ff.unwrap_or_default(),
+        m.max_positions.unwrap_or_default(),
+        summary.parameters
+    );
+    eprintln!(
+        "continue pretraining with init = \"{}\" in the [pretrain] table (its [model] table is \
+         taken from the checkpoint)",
+        args.out.display()
+    );
+    Ok(())
 }
 
 fn tokenizer_train(args: TrainTokenizerArgs) -> Result<()> {

@@ -28,6 +28,16 @@ pub struct EncoderConfig {
     /// Learned position embeddings instead of sinusoids.
     #[config(default = false)]
     pub learned_positions: bool,
+    /// BERT's input embedding: no sqrt(d_model) scale, a token-type (segment) embedding whose
+    /// row 0 is added everywhere, and a LayerNorm over the sum (with `arch = "bert"`).
+    #[config(default = false)]
+    pub bert_embedding: bool,
+    /// Rows of the token-type table (BERT's `type_vocab_size`), with `bert_embedding`.
+    #[config(default = 2)]
+    pub type_vocab_size: usize,
+    /// Every LayerNorm's epsilon (BERT's `layer_norm_eps` is 1e-12).
+    #[config(default = 1e-5)]
+    pub layer_norm_eps: f64,
 }
 
 impl EncoderConfig {
@@ -67,6 +77,15 @@ impl EncoderConfig {
                 "model.d_model ({}) must be divisible by model.n_heads ({})",
                 self.d_model,
                 self.n_heads
+            );
+        }
+        if self.bert_embedding && self.type_vocab_size == 0 {
+            anyhow::bail!("model.type_vocab_size must be at least 1");
+        }
+        if !(self.layer_norm_eps.is_finite() && self.layer_norm_eps > 0.0) {
+            anyhow::bail!(
+                "model.layer_norm_eps must be a positive number, got {}",
+                self.layer_norm_eps
             );
         }
         if !(0.0..1.0).contains(&self.dropout) {

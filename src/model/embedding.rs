@@ -1,6 +1,9 @@
-//! Token embedding scaled by sqrt(d_model) plus positions (sinusoids, or learned by config).
+//! Token embedding scaled by sqrt(d_model) plus positions (sinusoids, or learned by config); or
+//! BERT's: token, learned position and token-type embeddings summed, then a LayerNorm.
 
-use burn::nn::{Dropout, DropoutConfig, Embedding, EmbeddingConfig, Initializer};
+use burn::nn::{
+    Dropout, DropoutConfig, Embedding, EmbeddingConfig, Initializer, LayerNorm, LayerNormConfig,
+};
 use burn::prelude::*;
 
 use crate::model::config::EncoderConfig;
@@ -9,7 +12,11 @@ use crate::model::config::EncoderConfig;
 pub struct InputEmbedding {
     pub tokens: Embedding,
     /// Learned positions, when configured.
-    positions: Option<Embedding>,
+    pub positions: Option<Embedding>,
+    /// BERT's token-type table; cloze adds its row 0 (one segment) everywhere.
+    pub token_types: Option<Embedding>,
+    /// BERT's LayerNorm over the summed embeddings.
+    pub norm: Option<LayerNorm>,
     /// `PE(pos, 2i) = sin(pos / 10000^(2i/d))`, `PE(pos, 2i+1) = cos(...)`: `[max_len, d_model]`.
     sinusoids: Tensor<2>,
     dropout: Dropout,
@@ -30,21 +37,33 @@ pub fn sinusoids(len: usize, d_model: usize, device: &Device) -> Tensor<2> {
 
 impl InputEmbedding {
     pub fn new(config: &EncoderConfig, device: &Device) -> Self {
+        let d = config.d_model;
+        // Cloze: std 1/sqrt(d), so that scaled by sqrt(d) the input has unit variance, like the
+        // sinusoids, and the tied output projection starts with logits of unit variance. BERT:
+        // its initializer_range, 0.02, for every table.
+        let std = if config.bert_embedding {
+            0.02
+        } else {
+            1.0 / (d as f64).sqrt()
+        };
+        let table = |rows: usize| {
+            EmbeddingConfig::new(rows, d)
+                .with_initializer(Initializer::Normal { mean: 0.0, std })
+                .init(device)
+        };
+        let bert = config.bert_embedding;
         Self {
-            // std 1/sqrt(d): scaled by sqrt(d) the input has unit variance, like the sinusoids,
-            // and the tied output projection starts with logits of unit variance.
-            tokens: EmbeddingConfig::new(config.vocab_size, config.d_model)
-                .with_initializer(Initializer::Normal {
-                    mean: 0.0,
-                    std: 1.0 / (config.d_model as f64).sqrt(),
-                })
-                .init(device),
-            positions: config
-                .learned_positions
-                .then(|| EmbeddingConfig::new(config.max_len, config.d_model).init(device)),
-            sinusoids: sinusoids(config.max_len, config.d_model, device),
+            tokens: table(config.vocab_size),
+            positions: (config.learned_positions || bert).then(|| table(config.max_len)),
+            token_types: bert.then(|| table(config.type_vocab_size)),
+            norm: bert.then(|| {
+                LayerNormConfig::new(d)
+                    .with_epsilon(config.layer_norm_eps)
+                    .init(device)
+            }),
+            sinusoids: sinusoids(config.max_len, d, device),
             dropout: DropoutConfig::new(config.dropout).init(),
-            scale: (config.d_model as f64).sqrt(),
+            scale: if bert { 1.0 } else { (d as f64).sqrt() },
         }
     }
 
@@ -73,7 +92,14 @@ impl InputEmbedding {
                 .slice(s![start..end])
                 .unsqueeze::<3>(),
         };
-        self.dropout.forward(tokens + positions)
+        let mut x = tokens + positions;
+        if let Some(types) = &self.token_types {
+            x = x + types.weight.val().slice(s![0..1]).unsqueeze::<3>();
+        }
+        if let Some(norm) = &self.norm {
+            x = norm.forward(x);
+        }
+        self.dropout.forward(x)
     }
 }
 

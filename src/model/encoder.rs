@@ -14,9 +14,9 @@ use crate::model::embedding::InputEmbedding;
 #[derive(Module, Debug)]
 pub struct Encoder {
     pub embedding: InputEmbedding,
-    layers: TransformerEncoder,
+    pub layers: TransformerEncoder,
     /// Pre-LN stacks end with a LayerNorm; post-LN layers already end with one.
-    final_norm: Option<LayerNorm>,
+    pub final_norm: Option<LayerNorm>,
 }
 
 impl Encoder {
@@ -37,10 +37,13 @@ impl Encoder {
             .with_dropout(config.dropout)
             .with_norm_first(config.pre_ln)
             .with_activation(activation)
+            .with_layer_norm_eps(config.layer_norm_eps)
             .init(device),
-            final_norm: config
-                .pre_ln
-                .then(|| LayerNormConfig::new(config.d_model).init(device)),
+            final_norm: config.pre_ln.then(|| {
+                LayerNormConfig::new(config.d_model)
+                    .with_epsilon(config.layer_norm_eps)
+                    .init(device)
+            }),
         }
     }
 

@@ -14,9 +14,9 @@ use crate::model::encoder::Encoder;
 #[derive(Module, Debug)]
 pub struct MlmModel {
     pub encoder: Encoder,
-    dense: Linear,
-    norm: LayerNorm,
-    bias: Param<Tensor<1>>,
+    pub dense: Linear,
+    pub norm: LayerNorm,
+    pub bias: Param<Tensor<1>>,
     gelu: bool,
 }
 
@@ -41,7 +41,9 @@ impl MlmModel {
         Self {
             encoder: Encoder::new(config, device),
             dense: LinearConfig::new(config.d_model, config.d_model).init(device),
-            norm: LayerNormConfig::new(config.d_model).init(device),
+            norm: LayerNormConfig::new(config.d_model)
+                .with_epsilon(config.layer_norm_eps)
+                .init(device),
             bias: Param::from_tensor(Tensor::zeros([config.vocab_size], device)),
             gelu: config.gelu,
         }

@@ -2,6 +2,7 @@
 //! (the encoder under a decoder) with its search. Model code reads no files.
 
 pub mod attention;
+pub mod bert_names;
 pub mod config;
 pub mod decoder;
 pub mod embedding;

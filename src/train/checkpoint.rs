@@ -97,6 +97,52 @@ pub fn save_checkpoint<M: Module>(
     Ok(path)
 }
 
+/// The training state of a checkpoint directory.
+pub fn read_state(checkpoint: &Path) -> Result<TrainingState> {
+    let path = checkpoint.join(STATE_FILE);
+    let text = std::fs::read_to_string(&path)
+        .with_context(|| format!("cannot read {}", path.display()))?;
+    serde_json::from_str(&text)
+        .with_context(|| format!("{}: not a valid training state", path.display()))
+}
+
+/// Writes a checkpoint without optimizer state at `path` (which must not exist): weights to
+/// start a run from or to evaluate, such as an imported model's. Written as a temporary sibling
+/// and renamed when complete.
+pub fn save_weights<M: Module>(
+    path: &Path,
+    state: &TrainingState,
+    model: &M,
+    tokenizer_json: &[u8],
+) -> Result<()> {
+    let parent = match path.parent() {
+        Some(p) if !p.as_os_str().is_empty() => p.to_owned(),
+        _ => PathBuf::from("."),
+    };
+    std::fs::create_dir_all(&parent)
+        .with_context(|| format!("cannot create {}", parent.display()))?;
+    let tmp = tempfile::Builder::new()
+        .prefix(".weights-")
+        .tempdir_in(&parent)
+        .with_context(|| {
+            format!(
+                "cannot create a temporary directory in {}",
+                parent.display()
+            )
+        })?;
+    model
+        .clone()
+        .save_file(tmp.path().join(MODEL_FILE))
+        .map_err(|e| anyhow!("cannot write the model: {e:?}"))?;
+    fsutil::write_atomic(&tmp.path().join(TOKENIZER_FILE), tokenizer_json)?;
+    fsutil::write_atomic(
+        &tmp.path().join(STATE_FILE),
+        serde_json::to_string_pretty(state)?.as_bytes(),
+    )?;
+    std::fs::rename(tmp.keep(), path)
+        .with_context(|| format!("cannot move {} into place", path.display()))
+}
+
 /// Removes a checkpoint directory without ever leaving a partial one under a checkpoint's name:
 /// it is renamed to a temporary name first (one that [`remove_incomplete`] also clears).
 fn remove_checkpoint(path: &Path) -> Result<()> {

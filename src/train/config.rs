@@ -16,6 +16,11 @@ pub struct PretrainConfig {
     /// Where the run is written (`config.toml`, `metrics.csv`, `checkpoints/`); by default
     /// `runs/<config file name>`.
     pub run_dir: Option<PathBuf>,
+    /// Start from the weights of this checkpoint (a cloze checkpoint or run directory, or the
+    /// output of `cloze import hf`) instead of random ones. The `[model]` table is then the
+    /// checkpoint's, but for `model.dropout`; the shards must use the checkpoint's tokenizer.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub init: Option<PathBuf>,
     pub data: DataSection,
     pub model: ModelSection,
     pub train: TrainSection,
@@ -46,10 +51,25 @@ impl Default for DataSection {
     }
 }
 
+/// The encoder's architecture family.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Arch {
+    /// The source material's encoder, shaped by `gelu`, `pre_ln` and `learned_positions`.
+    #[default]
+    Transformer,
+    /// HuggingFace BERT's (so that `cloze export hf` and `cloze import hf` apply): learned
+    /// positions, token-type embeddings, a LayerNorm over the embeddings, GELU, post-LN,
+    /// LayerNorm epsilon 1e-12 unless `layer_norm_eps` says otherwise.
+    Bert,
+}
+
 /// A named size, with any of its dimensions overridden.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct ModelSection {
+    /// `transformer` or `bert`.
+    pub arch: Arch,
     /// `tiny`, `small` or `base`.
     pub size: String,
     pub d_model: Option<usize>,
@@ -63,11 +83,21 @@ pub struct ModelSection {
     pub pre_ln: bool,
     /// Learned position embeddings instead of sinusoids.
     pub learned_positions: bool,
+    /// Rows of the position table; `train.seq_len` by default (an imported BERT keeps its own).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub max_positions: Option<usize>,
+    /// Every LayerNorm's epsilon: 1e-5, or 1e-12 with `arch = "bert"`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub layer_norm_eps: Option<f64>,
+    /// Rows of BERT's token-type table (2 unless an imported model says otherwise).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub type_vocab_size: Option<usize>,
 }
 
 impl Default for ModelSection {
     fn default() -> Self {
         Self {
+            arch: Arch::Transformer,
             size: "small".into(),
             d_model: None,
             n_layers: None,
@@ -77,6 +107,9 @@ impl Default for ModelSection {
             gelu: false,
             pre_ln: false,
             learned_positions: false,
+            max_positions: None,
+            layer_norm_eps: None,
+            type_vocab_size: None,
         }
     }
 }
@@ -86,16 +119,32 @@ impl ModelSection {
     pub fn encoder(&self, vocab_size: usize, seq_len: usize) -> Result<EncoderConfig> {
         let named = EncoderConfig::named(&self.size, vocab_size)
             .map_err(|e| anyhow::anyhow!("model.size: {e}"))?;
+        let bert = self.arch == Arch::Bert;
+        if bert && self.pre_ln {
+            bail!("model.pre_ln: arch = \"bert\" is post-LN; leave pre_ln out");
+        }
+        if !bert && self.type_vocab_size.is_some() {
+            bail!("model.type_vocab_size is a BERT setting; it needs arch = \"bert\"");
+        }
+        let max_len = self.max_positions.unwrap_or(seq_len);
+        if max_len < seq_len {
+            bail!("model.max_positions ({max_len}) is shorter than train.seq_len ({seq_len})");
+        }
         let config = EncoderConfig {
             d_model: self.d_model.unwrap_or(named.d_model),
             n_layers: self.n_layers.unwrap_or(named.n_layers),
             n_heads: self.n_heads.unwrap_or(named.n_heads),
             d_ff: self.d_ff.unwrap_or(named.d_ff),
-            max_len: seq_len,
+            max_len,
             dropout: self.dropout,
-            gelu: self.gelu,
+            gelu: self.gelu || bert,
             pre_ln: self.pre_ln,
-            learned_positions: self.learned_positions,
+            learned_positions: self.learned_positions || bert,
+            bert_embedding: bert,
+            type_vocab_size: self.type_vocab_size.unwrap_or(2),
+            layer_norm_eps: self
+                .layer_norm_eps
+                .unwrap_or(if bert { 1e-12 } else { 1e-5 }),
             ..named
         };
         config.validate()?;
@@ -275,6 +324,7 @@ impl PretrainConfig {
                 self.data.shards == saved.data.shards
                     && self.data.train_split == saved.data.train_split,
             ),
+            ("init", self.init == saved.init),
             ("model", self.model == saved.model),
             ("masking", self.masking == saved.masking),
         ];

@@ -11,17 +11,21 @@ use sha2::Digest;
 
 use crate::data::batch::MaskedBatch;
 use crate::data::loader::{Loader, LoaderConfig, LoaderPosition, ShardSet};
+use crate::data::tokenizer::sha256_hex;
 use crate::device::DeviceChoice;
 use crate::eval::mlm::{MlmEvalOptions, MlmEvaluation, evaluate_mlm, most_frequent_token};
 use crate::model::mlm::MlmModel;
-use crate::train::checkpoint::{CHECKPOINTS_DIR, latest_state};
-use crate::train::config::PretrainConfig;
+use crate::train::checkpoint::{
+    CHECKPOINTS_DIR, TrainingState, latest_state, read_state, resolve_checkpoint,
+};
+use crate::train::config::{ModelSection, PretrainConfig};
 use crate::train::metrics::ValidMetrics;
 use crate::train::run::{
     BatchStream, CONFIG_FILE, RunIdentity, RunOptions, TrainingTask, check_run_directory,
     run_training,
 };
 use crate::train::step::{StepGradients, compute_gradients};
+use crate::train::trained::load_weights;
 
 /// How a run is launched, besides its configuration.
 #[derive(Clone, Debug)]
@@ -129,8 +133,36 @@ pub fn manifest_sha256(shards: &Path) -> Result<String> {
     Ok(hex::encode(sha2::Sha256::digest(bytes)))
 }
 
+/// The configuration with the `[model]` table of its `init` checkpoint (but for the dropout), and
+/// that checkpoint with its state; the configuration as it is without `init`.
+pub fn with_init_model(
+    config: &PretrainConfig,
+) -> Result<(PretrainConfig, Option<(PathBuf, TrainingState)>)> {
+    let Some(init) = &config.init else {
+        return Ok((config.clone(), None));
+    };
+    let checkpoint =
+        resolve_checkpoint(init).with_context(|| format!("init = {}", init.display()))?;
+    let state = read_state(&checkpoint)?;
+    let saved: PretrainConfig =
+        serde_json::from_value(state.config.clone()).with_context(|| {
+            format!(
+                "init = {}: not a checkpoint of a masked-LM model",
+                init.display()
+            )
+        })?;
+    let mut config = config.clone();
+    config.model = ModelSection {
+        dropout: config.model.dropout,
+        ..saved.model
+    };
+    Ok((config, Some((checkpoint, state))))
+}
+
 /// Runs (or resumes) a pretraining run as configured.
 pub fn pretrain(config: &PretrainConfig, options: &PretrainOptions) -> Result<PretrainOutcome> {
+    let (config, init) = with_init_model(config)?;
+    let config = &config;
     config.validate()?;
     let run_dir = &options.run_dir;
     let conflicts = match saved_config(run_dir)? {
@@ -182,7 +214,21 @@ pub fn pretrain(config: &PretrainConfig, options: &PretrainOptions) -> Result<Pr
 
     let device = options.device.device()?.autodiff();
     device.seed(config.train.seed);
-    let model = MlmModel::new(&encoder, &device);
+    let mut model = MlmModel::new(&encoder, &device);
+    if let Some((checkpoint, state)) = &init {
+        if state.tokenizer_sha256 != sha256_hex(&tokenizer_json) {
+            bail!(
+                "init = {}: its tokenizer is not the one of the shards ({}); shard the data \
+                 with {}",
+                checkpoint.display(),
+                tokenizer_path.display(),
+                checkpoint
+                    .join(crate::train::checkpoint::TOKENIZER_FILE)
+                    .display()
+            );
+        }
+        model = load_weights(model, checkpoint)?;
+    }
     let task = MlmTask {
         train_set: train_set.clone(),
         train_config,

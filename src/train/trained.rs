@@ -14,22 +14,14 @@ use crate::model::mlm::MlmModel;
 use crate::model::search::{SearchConfig, beam_search, greedy};
 use crate::model::seq2seq::Seq2Seq;
 use crate::train::checkpoint::{
-    MODEL_FILE, STATE_FILE, TOKENIZER_FILE, TrainingState, describe_load_error, resolve_checkpoint,
+    MODEL_FILE, STATE_FILE, TOKENIZER_FILE, TrainingState, describe_load_error, read_state,
+    resolve_checkpoint,
 };
 use crate::train::config::PretrainConfig;
 use crate::train::finetune::TranslationModelConfig;
 
-/// The training state of a checkpoint directory.
-fn read_state(checkpoint: &Path) -> Result<TrainingState> {
-    let path = checkpoint.join(STATE_FILE);
-    let text = std::fs::read_to_string(&path)
-        .with_context(|| format!("cannot read {}", path.display()))?;
-    serde_json::from_str(&text)
-        .with_context(|| format!("{}: not a valid training state", path.display()))
-}
-
 /// `model` with the weights of the checkpoint's model.bpk.
-fn load_weights<M: Module>(model: M, checkpoint: &Path) -> Result<M> {
+pub fn load_weights<M: Module>(model: M, checkpoint: &Path) -> Result<M> {
     let path = checkpoint.join(MODEL_FILE);
     model.try_load_file(&path).map_err(|e| {
         anyhow!(

@@ -1,0 +1,129 @@
+//! `cloze export hf`: a checkpoint of an `arch = "bert"` model as a directory that
+//! `transformers.BertForMaskedLM.from_pretrained` and `AutoTokenizer.from_pretrained` load.
+
+use std::path::{Path, PathBuf};
+
+use anyhow::{Context, Result, bail};
+use burn::prelude::*;
+use serde_json::json;
+
+use crate::data::tokenizer::{PAD_ID, SPECIAL_TOKENS};
+use crate::hf::bert_config::BertConfigJson;
+use crate::hf::safetensors_file::write_safetensors;
+use crate::hf::{
+    CONFIG_FILE, SPECIAL_TOKENS_FILE, TOKENIZER_CONFIG_FILE, TOKENIZER_FILE, VOCAB_FILE,
+    WEIGHTS_FILE,
+};
+use crate::model::bert_names::bert_tensors;
+use crate::train::config::Arch;
+use crate::train::trained::TrainedModel;
+
+/// What an export wrote.
+pub struct ExportSummary {
+    /// The checkpoint directory that was exported.
+    pub checkpoint: PathBuf,
+    pub step: u64,
+    pub tensors: usize,
+    pub parameters: usize,
+    pub files: Vec<PathBuf>,
+}
+
+/// The special tokens as transformers' tokenizer files name them.
+fn special_tokens_map() -> serde_json::Value {
+    json!({
+        "pad_token": "[PAD]",
+        "unk_token": "[UNK]",
+        "cls_token": "[CLS]",
+        "sep_token": "[SEP]",
+        "mask_token": "[MASK]",
+    })
+}
+
+/// Exports the checkpoint `checkpoint` names (a checkpoint or run directory) into `out`, which
+/// must not exist or be empty unless `overwrite`. The files are written into a temporary
+/// sibling directory that replaces `out` only when complete.
+pub fn export_hf(checkpoint: &Path, out: &Path, overwrite: bool) -> Result<ExportSummary> {
+    let trained = TrainedModel::load(checkpoint, None, &Device::flex())?;
+    if trained.config.model.arch != Arch::Bert {
+        bail!(
+            "{} was trained with arch = \"transformer\"; HuggingFace's BertForMaskedLM needs a \
+             model pretrained with arch = \"bert\" (learned positions, token types, embedding \
+             LayerNorm, GELU, post-LN)",
+            trained.checkpoint.display()
+        );
+    }
+    if out.exists() && !overwrite && std::fs::read_dir(out)?.next().is_some() {
+        bail!(
+            "{} exists and is not empty; pass --overwrite to replace it",
+            out.display()
+        );
+    }
+    let tensors = bert_tensors(&trained.model)?;
+    let config = BertConfigJson::from_encoder(&trained.encoder, PAD_ID);
+    let tokenizer_json = std::fs::read(&trained.tokenizer_path)
+        .with_context(|| format!("cannot read {}", trained.tokenizer_path.display()))?;
+    let vocab: String = (0..trained.tokenizer.vocab_size() as u32)
+        .map(|id| trained.tokenizer.token(id) + "\n")
+        .collect();
+    let mut tokenizer_config = special_tokens_map();
+    tokenizer_config["tokenizer_class"] = json!("PreTrainedTokenizerFast");
+    tokenizer_config["model_max_length"] = json!(trained.encoder.max_len);
+    tokenizer_config["additional_special_tokens"] = json!(&SPECIAL_TOKENS[5..]);
+
+    let parent = match out.parent() {
+        Some(p) if !p.as_os_str().is_empty() => p.to_owned(),
+        _ => PathBuf::from("."),
+    };
+    std::fs::create_dir_all(&parent)
+        .with_context(|| format!("cannot create {}", parent.display()))?;
+    let tmp = tempfile::Builder::new()
+        .prefix(".export-")
+        .tempdir_in(&parent)
+        .with_context(|| {
+            format!(
+                "cannot create a temporary directory in {}",
+                parent.display()
+            )
+        })?;
+    let write =
+        |name: &str, bytes: &[u8]| crate::fsutil::write_atomic(&tmp.path().join(name), bytes);
+    write(
+        CONFIG_FILE,
+        serde_json::to_string_pretty(&config)?.as_bytes(),
+    )?;
+    write_safetensors(&tmp.path().join(WEIGHTS_FILE), &tensors)?;
+    write(TOKENIZER_FILE, &tokenizer_json)?;
+    write(VOCAB_FILE, vocab.as_bytes())?;
+    write(
+        TOKENIZER_CONFIG_FILE,
+        serde_json::to_string_pretty(&tokenizer_config)?.as_bytes(),
+    )?;
+    write(
+        SPECIAL_TOKENS_FILE,
+        serde_json::to_string_pretty(&special_tokens_map())?.as_bytes(),
+    )?;
+    if out.exists() {
+        std::fs::remove_dir_all(out)
+            .with_context(|| format!("cannot replace {}", out.display()))?;
+    }
+    std::fs::rename(tmp.keep(), out)
+        .with_context(|| format!("cannot move the export into {}", out.display()))?;
+    let files = [
+        CONFIG_FILE,
+        WEIGHTS_FILE,
+        TOKENIZER_FILE,
+        VOCAB_FILE,
+        TOKENIZER_CONFIG_FILE,
+        SPECIAL_TOKENS_FILE,
+    ]
+    .iter()
+    .map(|name| out.join(name))
+    .collect();
+    Ok(ExportSummary {
+        checkpoint: trained.checkpoint,
+        step: trained.state.step,
+        tensors: tensors.len(),
+        parameters: tensors.values().map(|t| t.values.len()).sum(),
+        files,
+    })
+}

@@ -1,0 +1,127 @@
+//! `cloze import hf`: a HuggingFace BERT directory (`config.json`, `model.safetensors`,
+//! `tokenizer.json`) as a cloze checkpoint, which `cloze fill`, `cloze eval mlm` and
+//! `cloze export hf` read and which pretraining starts from with `init`.
+
+use std::collections::BTreeMap;
+use std::path::Path;
+
+use anyhow::{Context, Result, bail};
+use burn::prelude::*;
+
+use crate::data::tokenizer::{ClozeTokenizer, SPECIAL_TOKENS};
+use crate::hf::bert_config::BertConfigJson;
+use crate::hf::safetensors_file::read_safetensors;
+use crate::hf::{CONFIG_FILE, TOKENIZER_FILE, WEIGHTS_FILE};
+use crate::model::bert_names::{NamedTensor, load_bert_tensors};
+use crate::model::mlm::MlmModel;
+use crate::train::checkpoint::{TrainingState, save_weights};
+use crate::train::config::{PretrainConfig, TrainSection};
+
+/// What an import wrote.
+pub struct ImportSummary {
+    pub config: PretrainConfig,
+    pub parameters: usize,
+    /// Tensors of the HuggingFace checkpoint with no place in a masked-LM model (a pooler, a
+    /// next-sentence head).
+    pub ignored: Vec<String>,
+}
+
+/// The tied output projection may be saved beside the word embeddings; it must equal them.
+fn check_tied(tensors: &mut BTreeMap<String, NamedTensor>, path: &Path) -> Result<()> {
+    for (copy, original) in [
+        (
+            "cls.predictions.decoder.weight",
+            "bert.embeddings.word_embeddings.weight",
+        ),
+        ("cls.predictions.decoder.bias", "cls.predictions.bias"),
+    ] {
+        if let Some(tensor) = tensors.remove(copy)
+            && tensors.get(original) != Some(&tensor)
+        {
+            bail!(
+                "{}: '{copy}' differs from '{original}'; cloze's output projection is tied to \
+                 them",
+                path.display()
+            );
+        }
+    }
+    Ok(())
+}
+
+fn read_json<T: serde::de::DeserializeOwned>(path: &Path) -> Result<T> {
+    let text =
+        std::fs::read_to_string(path).with_context(|| format!("cannot read {}", path.display()))?;
+    serde_json::from_str(&text).with_context(|| format!("{}: does not read", path.display()))
+}
+
+/// Reads the HuggingFace model in `from` and writes it as a cloze checkpoint directory `out`
+/// (which must not exist).
+pub fn import_hf(from: &Path, out: &Path) -> Result<ImportSummary> {
+    if out.exists() {
+        bail!("{} exists; name a new directory", out.display());
+    }
+    let config_path = from.join(CONFIG_FILE);
+    let hf: BertConfigJson = read_json(&config_path)?;
+    let model = hf
+        .model_section()
+        .with_context(|| format!("{}", config_path.display()))?;
+    let tokenizer_path = from.join(TOKENIZER_FILE);
+    let tokenizer = ClozeTokenizer::load(&tokenizer_path).with_context(|| {
+        format!(
+            "cloze needs a fast tokenizer (tokenizer.json) with {} at ids 0 to {}",
+            SPECIAL_TOKENS.join(" "),
+            SPECIAL_TOKENS.len() - 1
+        )
+    })?;
+    if hf.vocab_size != tokenizer.vocab_size() {
+        bail!(
+            "{}: vocab_size is {} but {} has {} tokens; cloze needs them equal",
+            config_path.display(),
+            hf.vocab_size,
+            tokenizer_path.display(),
+            tokenizer.vocab_size()
+        );
+    }
+    let weights_path = from.join(WEIGHTS_FILE);
+    if !weights_path.is_file() {
+        bail!(
+            "{}: no such file; cloze reads safetensors weights (save the model with \
+             save_pretrained(dir, safe_serialization=True))",
+            weights_path.display()
+        );
+    }
+    let mut tensors = read_safetensors(&weights_path)?;
+    check_tied(&mut tensors, &weights_path)?;
+
+    let mut config = PretrainConfig {
+        model,
+        ..PretrainConfig::default()
+    };
+    config.train.seq_len = hf
+        .max_position_embeddings
+        .min(TrainSection::default().seq_len);
+    let encoder = config
+        .model
+        .encoder(tokenizer.vocab_size(), config.train.seq_len)
+        .with_context(|| format!("{}", config_path.display()))?;
+    let device = Device::flex();
+    let (model, ignored) = load_bert_tensors(MlmModel::new(&encoder, &device), &tensors)
+        .with_context(|| format!("{}", weights_path.display()))?;
+    let state = TrainingState {
+        step: 0,
+        tokens: 0,
+        loader: serde_json::Value::Null,
+        seed: 0,
+        manifest_sha256: String::new(),
+        tokenizer_sha256: tokenizer.sha256().to_owned(),
+        config: serde_json::to_value(&config)?,
+    };
+    let tokenizer_json = std::fs::read(&tokenizer_path)
+        .with_context(|| format!("cannot read {}", tokenizer_path.display()))?;
+    save_weights(out, &state, &model, &tokenizer_json)?;
+    Ok(ImportSummary {
+        config,
+        parameters: model.num_params(),
+        ignored,
+    })
+}

@@ -1,0 +1,17 @@
+//! HuggingFace interoperability: `cloze export hf` writes a checkpoint of an `arch = "bert"`
+//! model as a `BertForMaskedLM` directory (`config.json`, `model.safetensors`, the tokenizer
+//! files), and `cloze import hf` reads one back into a cloze checkpoint that pretraining can start
+//! from (`init` in the pretraining config).
+
+pub mod bert_config;
+pub mod export;
+pub mod import;
+pub mod safetensors_file;
+
+/// The files of a HuggingFace model directory.
+pub const CONFIG_FILE: &str = "config.json";
+pub const WEIGHTS_FILE: &str = "model.safetensors";
+pub const TOKENIZER_FILE: &str = "tokenizer.json";
+pub const VOCAB_FILE: &str = "vocab.txt";
+pub const TOKENIZER_CONFIG_FILE: &str = "tokenizer_config.json";
+pub const SPECIAL_TOKENS_FILE: &str = "special_tokens_map.json";
