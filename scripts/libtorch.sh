@@ -4,13 +4,14 @@
 # Idempotent and quick when already done. The folder links only libtorch, libtorch_cpu, libc10 and
 # libgomp, so nothing CUDA is linked (about 1.75 GB); libtorch_cpu needs libcupti and libcudart at
 # run time (not a GPU), which come from the two small nvidia wheels and are linked there too.
-# Override the location with CLOZE_TORCH_HOME.
+# Override the location with CLOZE_TORCH_HOME, or name a virtual environment that has (or is to
+# have) torch 2.9.0 with CLOZE_TORCH_VENV (scripts/test-env.sh uses its test environment's).
 set -euo pipefail
 home=${CLOZE_TORCH_HOME:-$HOME/.cache/cloze}
-venv=$home/torch-venv
-libtorch=$home/libtorch-2.9.0-cpu
+venv=${CLOZE_TORCH_VENV:-$home/torch-venv}
+libtorch=$venv/libtorch-2.9.0-cpu
 if [ ! -e "$libtorch/lib/libtorch_cpu.so" ] || [ ! -e "$libtorch/lib/libcupti.so.12" ]; then
-  mkdir -p "$home"
+  mkdir -p "$(dirname "$venv")"
   [ -x "$venv/bin/python" ] || python3 -m venv "$venv" >&2
   "$venv/bin/python" -m pip install -q --disable-pip-version-check --no-deps \
     torch==2.9.0 nvidia-cuda-runtime-cu12==12.8.90 nvidia-cuda-cupti-cu12==12.8.90 >&2
