@@ -7,6 +7,7 @@ mod bleu;
 mod common;
 mod eval;
 mod faults;
+mod pipeline;
 mod pretrain_cli;
 mod translation;
 
