@@ -355,11 +355,26 @@ struct PretrainArgs {
 }
 
 #[derive(Args)]
+#[command(
+    after_long_help = "Stages, in order: tokenizer, shard, pairs, pretrain, eval, finetune, \
+translate. Each records what its output was made from (a sha256 of its settings and inputs) in \
+<out>.stamp beside it, and is skipped, with a line saying so, when that has not changed. A \
+training stage resumes an interrupted run and continues a finished one when only train.steps or \
+the checkpoint/validation intervals changed; it refuses a run made from other inputs or other \
+settings, and deletes nothing: --from STAGE then trains afresh after moving the old run \
+directory to <run_dir>.prev (or .prev-2, ...). The keys of each table are listed in the README, \
+section `cloze run`."
+)]
 struct RunArgs {
-    /// A pipeline file, e.g. pipelines/quickstart.toml: [tokenizer], [shard], [pairs], [pretrain]
-    /// and [finetune] tables.
+    /// A pipeline file, e.g. pipelines/quickstart.toml: [tokenizer], [shard], [pairs], [pretrain],
+    /// [eval], [finetune] and [translate] tables.
     pipeline: PathBuf,
-    /// Backend and device of the training stages (as for `cloze pretrain --device`).
+    /// Run this stage and every later one again, even if up to date; a training stage among them
+    /// trains afresh, its old run directory moved to <run_dir>.prev.
+    #[arg(long, value_enum, value_name = "STAGE")]
+    from: Option<pipeline::Stage>,
+    /// Backend and device of the training, evaluation and translation stages (as for `cloze
+    /// pretrain --device`).
     #[arg(long, default_value = "flex", value_name = "DEVICE")]
     device: DeviceChoice,
     /// Override a key of the file, stage first: `--set pretrain.train.steps=100`; repeatable.
@@ -665,122 +680,32 @@ fn run_directory(flag: Option<PathBuf>, configured: Option<PathBuf>, config: &Pa
         .unwrap_or_else(|| PathBuf::from("runs").join(config.file_stem().unwrap_or_default()))
 }
 
-/// The line every training run ends with.
-fn report_run(
-    run_dir: &Path,
-    start_step: u64,
-    steps: u64,
-    seconds: f64,
-    tokens_per_s: f64,
-    interrupted: bool,
-) {
-    eprintln!(
-        "{}: {steps} steps ({} in this session, {seconds:.0} s, {tokens_per_s:.0} tokens/s){}",
-        run_dir.display(),
-        steps - start_step,
-        if interrupted {
-            "; interrupted: continue with --resume"
-        } else {
-            ""
-        }
-    );
-}
-
 fn report_pretraining(outcome: &PretrainOutcome) {
-    report_run(
-        &outcome.run_dir,
-        outcome.start_step,
-        outcome.steps,
-        outcome.seconds,
-        outcome.tokens_per_s,
-        outcome.interrupted,
-    );
-    if let Some(v) = &outcome.valid {
-        eprintln!(
-            "valid: loss {:.4}, top-1 accuracy {:.4} at all {} selected positions",
-            v.loss(),
-            v.accuracy(),
-            v.predictions()
-        );
-        let unigram = v.unigram_mask_accuracy().unwrap_or(0.0);
-        eprintln!(
-            "valid: top-1 accuracy at [MASK] {:.4} ({} positions); unigram baseline {:.4}; ratio {:.2}x",
-            v.mask().accuracy(),
-            v.mask().predictions,
-            unigram,
-            if unigram > 0.0 {
-                v.mask().accuracy() / unigram
-            } else {
-                f64::INFINITY
-            }
-        );
+    for line in pipeline::training::pretraining_lines(outcome) {
+        eprintln!("{line}");
     }
 }
 
 fn run_pipeline(args: RunArgs) -> Result<()> {
     let pipeline = Pipeline::load(&args.pipeline, &args.overrides)?;
+    if let Some(from) = args.from {
+        pipeline
+            .check_from(from)
+            .with_context(|| args.pipeline.display().to_string())?;
+    }
     let started = std::time::Instant::now();
-    let stop = stop_on_interrupt();
-    if let Some(stage) = &pipeline.tokenizer {
-        match pipeline::run_tokenizer(stage)? {
-            None => eprintln!("tokenizer: {} is up to date", stage.out.display()),
-            Some(report) => eprintln!(
-                "tokenizer: wrote {} (vocab {}) from {:.1} MB in {:.1}s",
-                stage.out.display(),
-                report.vocab_size,
-                report.bytes as f64 / 1e6,
-                report.seconds
-            ),
-        }
-    }
-    for (name, stage) in [("shard", &pipeline.shard), ("pairs", &pipeline.pairs)] {
-        let Some(stage) = stage else {
-            continue;
-        };
-        match pipeline::run_shard(stage)? {
-            None => eprintln!("{name}: {} is up to date", stage.out.display()),
-            Some(summary) => {
-                for (split, entries) in &summary.manifest.shards {
-                    eprintln!(
-                        "{name}: {split}: {} shards, {} documents, {} tokens",
-                        entries.len(),
-                        entries.iter().map(|e| e.documents).sum::<u64>(),
-                        entries.iter().map(|e| e.tokens).sum::<u64>()
-                    );
-                }
-            }
-        }
-    }
-    if let Some(config) = &pipeline.pretrain {
-        let stem = args.pipeline.file_stem().unwrap_or_default();
-        let options = PretrainOptions {
-            run_dir: config
-                .run_dir
-                .clone()
-                .unwrap_or_else(|| PathBuf::from("runs").join(stem)),
-            resume: true,
-            device: args.device,
-            stop: stop.clone(),
-        };
-        let outcome = cloze::train::pretrain::pretrain(config, &options)?;
-        report_pretraining(&outcome);
-    }
-    if let Some(config) = &pipeline.finetune {
-        let stem = args.pipeline.file_stem().unwrap_or_default();
-        let options = FinetuneOptions {
-            run_dir: config
-                .run_dir
-                .clone()
-                .unwrap_or_else(|| PathBuf::from("runs").join(stem).join("finetune")),
-            resume: true,
-            device: args.device,
-            stop: stop.clone(),
-        };
-        let outcome = cloze::train::finetune::finetune(config, &options)?;
-        report_finetuning(&outcome);
-    }
+    let options = pipeline::run::RunOptions {
+        from: args.from,
+        device: args.device,
+        stop: stop_on_interrupt(),
+    };
+    let ended = pipeline::run::run(&pipeline, &options, &mut |line| eprintln!("{line}"))?;
+    let status = match ended {
+        pipeline::run::Ended::Done => "done",
+        pipeline::run::Ended::Interrupted(_) => "stopped",
+    };
     eprintln!(
-        "{}: done in {:.0}s",
+        "{}: {status} in {:.0}s",
         args.pipeline.display(),
         started.elapsed().as_secs_f64()
     );
@@ -958,22 +883,8 @@ fn finetune(args: FinetuneArgs) -> Result<()> {
 }
 
 fn report_finetuning(outcome: &FinetuneOutcome) {
-    report_run(
-        &outcome.run_dir,
-        outcome.start_step,
-        outcome.steps,
-        outcome.seconds,
-        outcome.tokens_per_s,
-        outcome.interrupted,
-    );
-    if let Some(v) = &outcome.valid {
-        eprintln!(
-            "valid: {} pairs, loss {:.4}, token accuracy {:.4}, BLEU {:.2}, chrF2 {:.2}",
-            v.sentences, v.loss, v.accuracy, v.bleu, v.chrf
-        );
-        for (source, hypothesis, reference) in v.examples.iter().take(3) {
-            eprintln!("  {source}\n    -> {hypothesis}\n    (reference: {reference})");
-        }
+    for line in pipeline::training::finetuning_lines(outcome) {
+        eprintln!("{line}");
     }
 }
 

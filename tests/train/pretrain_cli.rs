@@ -294,7 +294,9 @@ train = {{ steps = 4, batch_size = 4, seq_len = 32, checkpoint_every = 2, valid_
         "{stderr}"
     );
     assert!(
-        !output.status.success() && stderr.contains("rewritten"),
+        !output.status.success()
+            && stderr.contains("shards manifest and tokenizer changed")
+            && stderr.contains("--from pretrain"),
         "{stderr}"
     );
 }
