@@ -146,18 +146,24 @@ pub fn latest_step(run_dir: &Path) -> Option<u64> {
     latest_state(&run_dir.join(CHECKPOINTS_DIR)).map(|s| s.step)
 }
 
-/// The stamp of a pretraining stage: its config, the shards' manifest and their tokenizer.
+/// The stamp of a pretraining stage: its config, the shards' manifest and their tokenizer, and
+/// the checkpoint it starts from (`init`), if any.
 pub fn pretrain_stamp(config: &PretrainConfig) -> Result<Stamp> {
     let shards = &config.data.shards;
     let manifest =
         Manifest::load(shards).with_context(|| format!("data.shards = {}", shards.display()))?;
-    Stamp::new(
-        config,
-        &[
-            ("shards manifest", &shards.join("manifest.json")),
-            ("tokenizer", &manifest.tokenizer_path(shards)),
-        ],
-    )
+    let mut inputs: Vec<(&str, PathBuf)> = vec![
+        ("shards manifest", shards.join("manifest.json")),
+        ("tokenizer", manifest.tokenizer_path(shards)),
+    ];
+    if let Some(init) = &config.init {
+        let checkpoint =
+            resolve_checkpoint(init).with_context(|| format!("init = {}", init.display()))?;
+        inputs.push(("init checkpoint state", checkpoint.join(STATE_FILE)));
+        inputs.push(("init checkpoint model", checkpoint.join(MODEL_FILE)));
+    }
+    let named: Vec<(&str, &Path)> = inputs.iter().map(|(n, p)| (*n, p.as_path())).collect();
+    Stamp::new(config, &named)
 }
 
 /// The stamp of a fine-tuning stage: its config, the pair shards' manifest and the pretrained
