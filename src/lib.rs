@@ -10,5 +10,6 @@ pub mod fsutil;
 pub mod model;
 pub mod pipeline;
 pub mod progress;
+pub mod report;
 pub mod seed;
 pub mod train;
