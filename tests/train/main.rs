@@ -8,6 +8,7 @@ mod common;
 mod eval;
 mod faults;
 mod pretrain_cli;
+mod report;
 mod translation;
 
 use std::path::Path;
