@@ -274,8 +274,8 @@ fn render(
     Ok(())
 }
 
-/// The range of `values` widened by `pad` of its span on each side; a single value or none gets
-/// a range around it, so that an axis can always be drawn.
+/// The range of `values` widened by `pad` of its span on each side (not below 0 when no value
+/// is); a single value or none gets a range around it, so that an axis can always be drawn.
 fn padded_range(values: impl Iterator<Item = f64>, pad: f64) -> (f64, f64) {
     let (low, high) = values.fold((f64::INFINITY, f64::NEG_INFINITY), |(lo, hi), v| {
         (lo.min(v), hi.max(v))
@@ -284,13 +284,18 @@ fn padded_range(values: impl Iterator<Item = f64>, pad: f64) -> (f64, f64) {
         return (0.0, 1.0);
     }
     let span = high - low;
-    if span > 0.0 {
+    let (start, end) = if span > 0.0 {
         (low - pad * span, high + pad * span)
     } else if low != 0.0 {
         let around = 0.1 * low.abs();
         (low - around, high + around)
     } else {
         (-1.0, 1.0)
+    };
+    if low >= 0.0 {
+        (start.max(0.0), end)
+    } else {
+        (start, end)
     }
 }
 
@@ -329,10 +334,12 @@ mod tests {
     #[test]
     fn ranges_and_tick_labels() {
         assert_eq!(padded_range([].into_iter(), 0.05), (0.0, 1.0));
-        assert_eq!(padded_range([0.0].into_iter(), 0.05), (-1.0, 1.0));
+        assert_eq!(padded_range([0.0].into_iter(), 0.05), (0.0, 1.0));
+        assert_eq!(padded_range([-1.0, 1.0].into_iter(), 0.5), (-2.0, 2.0));
         let (low, high) = padded_range([2.0].into_iter(), 0.05);
         assert!(low < 2.0 && high > 2.0);
-        assert_eq!(padded_range([1.0, 3.0].into_iter(), 0.5), (0.0, 4.0));
+        assert_eq!(padded_range([1.0, 3.0].into_iter(), 0.25), (0.5, 3.5));
+        assert_eq!(padded_range([1.0, 3.0].into_iter(), 1.0), (0.0, 5.0));
         assert_eq!(tick_label(1234.56, 800.0, false), "1235");
         assert_eq!(tick_label(0.126, 0.5, false), "0.13");
         assert_eq!(tick_label(0.001, 0.001, true), "1.0e-3");
