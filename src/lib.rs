@@ -11,5 +11,6 @@ pub mod hf;
 pub mod model;
 pub mod pipeline;
 pub mod progress;
+pub mod report;
 pub mod seed;
 pub mod train;

@@ -19,6 +19,8 @@ use cloze::eval::fill::fill_mask;
 use cloze::eval::segments::read_segments;
 use cloze::model::search::SearchConfig;
 use cloze::pipeline::{self, Pipeline};
+use cloze::report::plots::PlotSize;
+use cloze::report::{ReportOptions, write_report};
 use cloze::train::config::PretrainConfig;
 use cloze::train::finetune::{FinetuneOptions, FinetuneOutcome};
 use cloze::train::finetune_config::{EncoderInit, FinetuneConfig};
@@ -72,6 +74,9 @@ enum Command {
     /// Import a model from another toolkit's format as a cloze checkpoint.
     #[command(subcommand)]
     Import(ImportCommand),
+    /// Write report.html and PNG plots (loss, accuracy or BLEU, learning rate, tokens/s against
+    /// the step) of a pretraining or fine-tuning run.
+    Report(ReportArgs),
 }
 
 #[derive(Subcommand)]
@@ -117,6 +122,28 @@ struct ImportHfArgs {
     /// The checkpoint directory to write; it must not exist.
     #[arg(long, value_name = "DIR")]
     out: PathBuf,
+}
+
+#[derive(Args)]
+#[command(
+    after_long_help = "Reads RUN_DIR/metrics.csv (required), config.toml, and valid.json, eval.json \
+and translate.json when present. Writes report.html with loss.png, accuracy.png, bleu.png \
+(fine-tuning runs), lr.png and tokens_per_s.png beside it. A run still training, or one that was \
+interrupted, is reported as far as it got. Example:\n  cloze report runs/quickstart"
+)]
+struct ReportArgs {
+    /// A run directory of `cloze pretrain` or `cloze finetune`.
+    #[arg(value_name = "RUN_DIR")]
+    run_dir: PathBuf,
+    /// Where report.html and the plots are written (created if missing). Default: RUN_DIR.
+    #[arg(long, value_name = "DIR")]
+    out: Option<PathBuf>,
+    /// Width of each plot, in pixels (200 to 8000).
+    #[arg(long, default_value_t = PlotSize::default().width, value_name = "PIXELS")]
+    width: u32,
+    /// Height of each plot, in pixels (200 to 8000).
+    #[arg(long, default_value_t = PlotSize::default().height, value_name = "PIXELS")]
+    height: u32,
 }
 
 #[derive(Args)]
@@ -482,6 +509,7 @@ fn run(command: Command) -> Result<()> {
         Command::Translate(args) => translate(args),
         Command::Export(ExportCommand::Hf(args)) => export_hf(args),
         Command::Import(ImportCommand::Hf(args)) => import_hf(args),
+        Command::Report(args) => report(args),
     }
 }
 
@@ -921,5 +949,30 @@ fn translate(args: TranslateArgs) -> Result<()> {
         writeln!(out, "{output}")?;
     }
     out.flush()?;
+    Ok(())
+}
+
+fn report(args: ReportArgs) -> Result<()> {
+    let options = ReportOptions {
+        out: args.out,
+        size: PlotSize {
+            width: args.width,
+            height: args.height,
+        },
+    };
+    let summary = write_report(&args.run_dir, &options)?;
+    if let Some(line) = summary.partial_line {
+        eprintln!("line {line} of metrics.csv was cut short (an interrupted run): left out");
+    }
+    for file in &summary.files {
+        eprintln!("wrote {}", file.display());
+    }
+    eprintln!(
+        "{} run: {} steps, {} validation{}",
+        summary.task.name(),
+        summary.steps,
+        summary.validations,
+        if summary.validations == 1 { "" } else { "s" }
+    );
     Ok(())
 }

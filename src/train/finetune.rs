@@ -220,7 +220,7 @@ impl TrainingTask for TranslationTask {
     type Position = PairPosition;
 
     fn valid_column(&self) -> &'static str {
-        "valid_bleu"
+        crate::train::metrics::VALID_BLEU
     }
 
     fn batches(&self, position: PairPosition) -> BatchStream<'_, PairBatch, PairPosition> {

@@ -12,6 +12,12 @@ use anyhow::{Context, Result, bail};
 pub const COLUMNS: &str =
     "step,tokens,loss,accuracy,lr,grad_norm,tokens_per_s,valid_loss,valid_accuracy";
 
+/// The last column of a pretraining run: top-1 accuracy at `[MASK]` on the valid split.
+pub const VALID_MASK_ACCURACY: &str = "valid_mask_accuracy";
+
+/// The last column of a fine-tuning run: BLEU of the valid split's translations.
+pub const VALID_BLEU: &str = "valid_bleu";
+
 /// The header of a run's metrics.csv.
 pub fn header(valid_extra: &str) -> String {
     format!("{COLUMNS},{valid_extra}")

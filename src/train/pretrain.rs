@@ -92,7 +92,7 @@ impl TrainingTask for MlmTask {
     type Position = LoaderPosition;
 
     fn valid_column(&self) -> &'static str {
-        "valid_mask_accuracy"
+        crate::train::metrics::VALID_MASK_ACCURACY
     }
 
     fn batches(&self, position: LoaderPosition) -> BatchStream<'_, MaskedBatch, LoaderPosition> {

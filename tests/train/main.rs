@@ -10,6 +10,7 @@ mod faults;
 mod hf;
 mod pipeline;
 mod pretrain_cli;
+mod report;
 mod translation;
 
 use std::path::Path;

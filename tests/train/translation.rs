@@ -54,6 +54,21 @@ fn write_config(dir: &Path) -> PathBuf {
     path
 }
 
+/// A fine-tuning run of 8 steps (validating at 4 and 8) from [`trained_run`], made once.
+pub(crate) fn finetuned_run() -> &'static Path {
+    static RUN: OnceLock<PathBuf> = OnceLock::new();
+    RUN.get_or_init(|| {
+        // The shared run and shards first: building them takes the lock held below.
+        trained_run();
+        pair_shards();
+        let _guard = crate::exclusive();
+        let dir = common::scratch("translation-finetuned");
+        let run = dir.join("run");
+        crate::pretrain_cli::succeeded(&finetune(&write_config(&dir), &run, &[], None));
+        run
+    })
+}
+
 fn cloze(args: &[&str], fault: Option<&str>) -> Output {
     let mut command = Command::new(env!("CARGO_BIN_EXE_cloze"));
     command.args(args).arg("--device").arg(crate::test_device());
