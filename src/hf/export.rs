@@ -70,21 +70,7 @@ pub fn export_hf(checkpoint: &Path, out: &Path, overwrite: bool) -> Result<Expor
     tokenizer_config["model_max_length"] = json!(trained.encoder.max_len);
     tokenizer_config["additional_special_tokens"] = json!(&SPECIAL_TOKENS[5..]);
 
-    let parent = match out.parent() {
-        Some(p) if !p.as_os_str().is_empty() => p.to_owned(),
-        _ => PathBuf::from("."),
-    };
-    std::fs::create_dir_all(&parent)
-        .with_context(|| format!("cannot create {}", parent.display()))?;
-    let tmp = tempfile::Builder::new()
-        .prefix(".export-")
-        .tempdir_in(&parent)
-        .with_context(|| {
-            format!(
-                "cannot create a temporary directory in {}",
-                parent.display()
-            )
-        })?;
+    let tmp = crate::fsutil::temp_dir_beside(out, ".export-")?;
     let write =
         |name: &str, bytes: &[u8]| crate::fsutil::write_atomic(&tmp.path().join(name), bytes);
     write(

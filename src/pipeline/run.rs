@@ -157,12 +157,29 @@ fn run_stage(
 }
 
 /// Applies a training stage's [`Plan`] to its run directory; false when there is nothing to train.
+/// Decides what a training stage does with its run directory (see [`training::decide`]), says
+/// so, and moves a run aside when it is to be trained afresh; false when it is up to date.
 fn prepare_run(
     stage: Stage,
     run_dir: &Path,
-    plan: Plan,
+    stamp: &Stamp,
+    steps: u64,
+    conflicts: &[&'static str],
+    forced: bool,
     say: &mut dyn FnMut(&str),
 ) -> Result<bool> {
+    let recorded = Stamp::read(run_dir);
+    let plan = training::decide(
+        &RunState {
+            forced,
+            exists: run_dir.exists(),
+            latest_step: training::latest_step(run_dir),
+            steps,
+            recorded: recorded.as_ref(),
+            conflicts,
+        },
+        stamp,
+    );
     match plan {
         Plan::UpToDate { step } => {
             say(&format!(
@@ -209,23 +226,22 @@ fn pretrain(
     config.validate()?;
     let run_dir = config.run_dir.clone().expect("set on load");
     let stamp = training::pretrain_stamp(config)?;
+    // The run saves the configuration it trains with: with `init`, the checkpoint's model.
+    let (effective, _) = crate::train::pretrain::with_init_model(config)?;
     let conflicts = match crate::train::pretrain::saved_config(&run_dir)? {
-        Some(saved) => config.resume_conflicts(&saved),
+        Some(saved) => effective.resume_conflicts(&saved),
         None => Vec::new(),
     };
-    let recorded = Stamp::read(&run_dir);
-    let plan = training::decide(
-        &RunState {
-            forced,
-            exists: run_dir.exists(),
-            latest_step: training::latest_step(&run_dir),
-            steps: config.train.steps,
-            recorded: recorded.as_ref(),
-            conflicts: &conflicts,
-        },
+    let steps = config.train.steps;
+    if !prepare_run(
+        Stage::Pretrain,
+        &run_dir,
         &stamp,
-    );
-    if !prepare_run(Stage::Pretrain, &run_dir, plan, say)? {
+        steps,
+        &conflicts,
+        forced,
+        say,
+    )? {
         return Ok(true);
     }
     let outcome = crate::train::pretrain::pretrain(
@@ -258,19 +274,16 @@ fn finetune(
         Some(saved) => config.resume_conflicts(&saved),
         None => Vec::new(),
     };
-    let recorded = Stamp::read(&run_dir);
-    let plan = training::decide(
-        &RunState {
-            forced,
-            exists: run_dir.exists(),
-            latest_step: training::latest_step(&run_dir),
-            steps: config.train.steps,
-            recorded: recorded.as_ref(),
-            conflicts: &conflicts,
-        },
+    let steps = config.train.steps;
+    if !prepare_run(
+        Stage::Finetune,
+        &run_dir,
         &stamp,
-    );
-    if !prepare_run(Stage::Finetune, &run_dir, plan, say)? {
+        steps,
+        &conflicts,
+        forced,
+        say,
+    )? {
         return Ok(true);
     }
     let outcome = crate::train::finetune::finetune(

@@ -115,21 +115,7 @@ pub fn save_weights<M: Module>(
     model: &M,
     tokenizer_json: &[u8],
 ) -> Result<()> {
-    let parent = match path.parent() {
-        Some(p) if !p.as_os_str().is_empty() => p.to_owned(),
-        _ => PathBuf::from("."),
-    };
-    std::fs::create_dir_all(&parent)
-        .with_context(|| format!("cannot create {}", parent.display()))?;
-    let tmp = tempfile::Builder::new()
-        .prefix(".weights-")
-        .tempdir_in(&parent)
-        .with_context(|| {
-            format!(
-                "cannot create a temporary directory in {}",
-                parent.display()
-            )
-        })?;
+    let tmp = fsutil::temp_dir_beside(path, ".weights-")?;
     model
         .clone()
         .save_file(tmp.path().join(MODEL_FILE))

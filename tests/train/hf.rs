@@ -251,29 +251,27 @@ fn a_transformers_model_imports_with_the_same_logits_and_pretraining_continues_f
     ]);
     assert!(!again.status.success());
 
-    // Pretraining starts from the imported weights: its [model] table is the checkpoint's, and
-    // its first loss is the imported model's, not a random model's (ln 1000 ~ 6.9).
-    let config = dir.join("continue.toml");
+    // Pretraining starts from the imported weights, as a pipeline stage: its [model] table is the
+    // checkpoint's, and a second run finds it up to date.
+    let run = dir.join("run");
+    let pipeline = dir.join("continue.toml");
     std::fs::write(
-        &config,
+        &pipeline,
         format!(
-            "init = \"{}\"\n[data]\nshards = \"{}\"\n[model]\ndropout = 0.0\n[train]\nsteps = 3\n\
-             batch_size = 8\nseq_len = 40\nlr = 1e-4\nwarmup_steps = 1\nvalid_every = 0\n",
+            "[pretrain]\ninit = \"{}\"\nrun_dir = \"{}\"\n[pretrain.data]\nshards = \"{}\"\n\
+             [pretrain.model]\ndropout = 0.0\n[pretrain.train]\nsteps = 3\nbatch_size = 8\n\
+             seq_len = 40\nlr = 1e-4\nwarmup_steps = 1\nvalid_every = 0\n",
             imported.display(),
+            run.display(),
             common::fixture().shards.display()
         ),
     )
     .unwrap();
-    let run = dir.join("run");
-    succeed(&[
-        "pretrain",
-        "--config",
-        config.to_str().unwrap(),
-        "--run-dir",
-        run.to_str().unwrap(),
-        "--device",
-        &crate::test_device(),
-    ]);
+    let device = crate::test_device();
+    let pipeline_run = ["run", pipeline.to_str().unwrap(), "--device", &device];
+    succeed(&pipeline_run);
+    let again = succeed(&pipeline_run);
+    assert!(again.contains("is up to date (step 3)"), "{again}");
     let saved = std::fs::read_to_string(run.join("config.toml")).unwrap();
     assert!(
         saved.contains("arch = \"bert\"") && saved.contains("d_model = 48"),
