@@ -919,11 +919,7 @@ fn report_finetuning(outcome: &FinetuneOutcome) {
 fn translate(args: TranslateArgs) -> Result<()> {
     let device = args.device.device()?;
     let translator = TrainedTranslator::load(&args.checkpoint, &device)?;
-    let limit = translator.max_len() - 1;
-    let max_len = args.max_len.unwrap_or(limit);
-    if max_len == 0 || max_len > limit {
-        anyhow::bail!("--max-len must be between 1 and {limit} (the model's train.seq_len - 1)");
-    }
+    let max_len = translator.output_len(args.max_len, "--max-len")?;
     if args.beam == 0 {
         anyhow::bail!("--beam must be at least 1");
     }

@@ -222,11 +222,7 @@ pub fn run(
 
     let device = device.device()?;
     let translator = TrainedTranslator::load(&plan.checkpoint, &device)?;
-    let limit = translator.max_len() - 1;
-    let max_len = stage.max_len.unwrap_or(limit);
-    if max_len > limit {
-        bail!("translate.max_len must be at most {limit} (the model's train.seq_len - 1)");
-    }
+    let max_len = translator.output_len(stage.max_len, "translate.max_len")?;
     let search = SearchConfig {
         beam: stage.beam,
         length_penalty: stage.length_penalty,

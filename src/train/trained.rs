@@ -98,7 +98,8 @@ impl TrainedModel {
         })
     }
 
-    /// The longest sequence the model was trained on, `[CLS]` and `[SEP]` included.
+    /// The longest sequence the model takes (its position table: `train.seq_len`, or an
+    /// imported model's `max_positions`), `[CLS]` and `[SEP]` included.
     pub fn max_len(&self) -> usize {
         self.encoder.max_len
     }
@@ -148,6 +149,17 @@ impl TrainedTranslator {
     /// The longest source or output the model takes, special tokens included.
     pub fn max_len(&self) -> usize {
         self.config.finetune.train.seq_len
+    }
+
+    /// The output length a search may use: `requested`, checked against what the model takes
+    /// (`train.seq_len - 1`, `[EOS]` included), or that limit; `key` names the setting in errors.
+    pub fn output_len(&self, requested: Option<usize>, key: &str) -> Result<usize> {
+        let limit = self.max_len() - 1;
+        let max_len = requested.unwrap_or(limit);
+        if max_len == 0 || max_len > limit {
+            bail!("{key} must be between 1 and {limit} (the model's train.seq_len - 1)");
+        }
+        Ok(max_len)
     }
 
     /// Translates `lines`, `batch_size` at a time (longest first, so that batches pad little).

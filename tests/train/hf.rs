@@ -23,13 +23,30 @@ fn cloze(args: &[&str]) -> Output {
         .expect("run cloze")
 }
 
+/// `cloze export hf --checkpoint FROM --out TO` or `cloze import hf --from FROM --out TO`.
+fn convert(command: &str, from: &Path, to: &Path) -> Output {
+    let flag = if command == "export" {
+        "--checkpoint"
+    } else {
+        "--from"
+    };
+    cloze(&[
+        command,
+        "hf",
+        flag,
+        from.to_str().unwrap(),
+        "--out",
+        to.to_str().unwrap(),
+    ])
+}
+
 fn succeed(args: &[&str]) -> String {
-    let output = cloze(args);
-    assert!(
-        output.status.success(),
-        "cloze {args:?}: {}",
-        common::stderr(&output)
-    );
+    ok(cloze(args))
+}
+
+/// The standard error of a run that succeeded.
+fn ok(output: Output) -> String {
+    assert!(output.status.success(), "{}", common::stderr(&output));
     common::stderr(&output)
 }
 
@@ -155,14 +172,7 @@ fn an_exported_model_loads_in_transformers_with_the_same_logits() {
         &device,
     ]);
     let exported = dir.join("hf");
-    let log = succeed(&[
-        "export",
-        "hf",
-        "--checkpoint",
-        run.to_str().unwrap(),
-        "--out",
-        exported.to_str().unwrap(),
-    ]);
+    let log = ok(convert("export", &run, &exported));
     for file in [
         "config.json",
         "model.safetensors",
@@ -185,23 +195,9 @@ fn an_exported_model_loads_in_transformers_with_the_same_logits() {
     assert!(largest < TOLERANCE, "largest logit difference {largest}");
 
     // A second export into the same place needs --overwrite; a transformer-arch run is refused.
-    let again = cloze(&[
-        "export",
-        "hf",
-        "--checkpoint",
-        run.to_str().unwrap(),
-        "--out",
-        exported.to_str().unwrap(),
-    ]);
+    let again = convert("export", &run, &exported);
     assert!(common::stderr(&again).contains("--overwrite"));
-    let refused = cloze(&[
-        "export",
-        "hf",
-        "--checkpoint",
-        refused_run.to_str().unwrap(),
-        "--out",
-        dir.join("refused").to_str().unwrap(),
-    ]);
+    let refused = convert("export", refused_run, &dir.join("refused"));
     assert!(!refused.status.success());
     assert!(common::stderr(&refused).contains("arch = \"bert\""));
     assert!(!dir.join("refused").exists());
@@ -221,14 +217,7 @@ fn a_transformers_model_imports_with_the_same_logits_and_pretraining_continues_f
         ],
     );
     let imported = dir.join("imported");
-    let log = succeed(&[
-        "import",
-        "hf",
-        "--from",
-        hf.to_str().unwrap(),
-        "--out",
-        imported.to_str().unwrap(),
-    ]);
+    let log = ok(convert("import", &hf, &imported));
     assert!(
         log.contains("d_model 48, 2 layers, 4 heads, d_ff 96, 40 positions"),
         "{log}"
@@ -241,14 +230,7 @@ fn a_transformers_model_imports_with_the_same_logits_and_pretraining_continues_f
     assert!(largest < TOLERANCE, "largest logit difference {largest}");
 
     // Importing over an existing directory is refused.
-    let again = cloze(&[
-        "import",
-        "hf",
-        "--from",
-        hf.to_str().unwrap(),
-        "--out",
-        imported.to_str().unwrap(),
-    ]);
+    let again = convert("import", &hf, &imported);
     assert!(!again.status.success());
 
     // Pretraining starts from the imported weights, as a pipeline stage: its [model] table is the
