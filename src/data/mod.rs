@@ -11,3 +11,4 @@ pub mod prepare;
 pub mod shard;
 pub mod tokenizer;
 pub mod word_cache;
+pub mod wordpiece_training;

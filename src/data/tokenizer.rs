@@ -15,8 +15,7 @@ use sha2::{Digest, Sha256};
 use tokenizers::decoders::DecoderWrapper;
 use tokenizers::decoders::metaspace::Metaspace as MetaspaceDecoder;
 use tokenizers::decoders::sequence::Sequence as DecoderSequence;
-use tokenizers::models::TrainerWrapper;
-use tokenizers::models::wordpiece::{WordPiece, WordPieceTrainer};
+use tokenizers::models::wordpiece::WordPiece;
 use tokenizers::normalizers::bert::BertNormalizer;
 use tokenizers::normalizers::replace::Replace;
 use tokenizers::normalizers::unicode::{NFC, NFD};
@@ -29,6 +28,7 @@ use tokenizers::processors::template::TemplateProcessing;
 use tokenizers::{AddedToken, SplitDelimiterBehavior, Tokenizer};
 
 use crate::data::corpus::{self, ReadOptions};
+use crate::data::wordpiece_training::{WordCounts, WordPieceSettings, train_wordpiece};
 use crate::progress;
 
 /// The special tokens, in id order: `[PAD]` is 0 and `[EOS]` is 6 in every cloze vocabulary.
@@ -148,19 +148,6 @@ pub fn train_tokenizer(
     corpus::check_inputs(inputs)?;
     let started = std::time::Instant::now();
     let mut tokenizer = untrained_tokenizer(config)?;
-    let mut trainer: TrainerWrapper = WordPieceTrainer::builder()
-        .vocab_size(config.vocab_size)
-        .min_frequency(config.min_frequency)
-        .special_tokens(
-            SPECIAL_TOKENS
-                .iter()
-                .map(|t| AddedToken::from(*t, true))
-                .collect(),
-        )
-        .continuing_subword_prefix(CONTINUATION_PREFIX.into())
-        .show_progress(false)
-        .build()
-        .into();
 
     let total_bytes: u64 = inputs.iter().map(|p| corpus::text_size_hint(p)).sum();
     let bar = progress::bytes_bar(total_bytes, "reading");
@@ -190,11 +177,26 @@ pub fn train_tokenizer(
             Ok(reports)
         })
     };
-    let trained = tokenizer.train(&mut trainer, receiver.into_iter());
+    let counted = count_words(&tokenizer, receiver);
     let sources = reader
         .join()
         .map_err(|_| anyhow!("the reading thread panicked"))??;
-    trained.map_err(|e| anyhow!("tokenizer training failed: {e}"))?;
+    let model = train_wordpiece(
+        counted?,
+        &WordPieceSettings {
+            vocab_size: config.vocab_size,
+            min_frequency: config.min_frequency,
+            special_tokens: &SPECIAL_TOKENS,
+            continuation_prefix: CONTINUATION_PREFIX,
+        },
+    )?;
+    tokenizer.with_model(model);
+    tokenizer.add_special_tokens(
+        &SPECIAL_TOKENS
+            .iter()
+            .map(|t| AddedToken::from(*t, true))
+            .collect::<Vec<_>>(),
+    );
     bar.finish_and_clear();
 
     check_special_ids(&tokenizer, out)?;
@@ -213,6 +215,25 @@ pub fn train_tokenizer(
         vocab_size: tokenizer.get_vocab_size(true),
         seconds: started.elapsed().as_secs_f64(),
     })
+}
+
+/// Counts the words of every segment received, in batches spread over all cores.
+fn count_words(
+    tokenizer: &Tokenizer,
+    receiver: crossbeam_channel::Receiver<String>,
+) -> Result<WordCounts> {
+    const BATCH: usize = 16_384;
+    let mut counts = WordCounts::default();
+    let mut batch = Vec::with_capacity(BATCH);
+    for segment in receiver {
+        batch.push(segment);
+        if batch.len() == BATCH {
+            counts.add_segments(tokenizer, &batch)?;
+            batch.clear();
+        }
+    }
+    counts.add_segments(tokenizer, &batch)?;
+    Ok(counts)
 }
 
 fn check_special_ids(tokenizer: &Tokenizer, path: &Path) -> Result<()> {

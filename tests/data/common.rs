@@ -55,6 +55,56 @@ pub fn fixture() -> &'static Fixture {
     })
 }
 
+/// The quickstart pipeline's tokenizer and shards (its `[tokenizer]` and `[shard]` settings on
+/// the three shipped corpora), built in this process with all cores.
+pub struct QuickstartFixture {
+    pub dir: PathBuf,
+    pub inputs: Vec<PathBuf>,
+    pub tokenizer: PathBuf,
+    pub shards: PathBuf,
+}
+
+pub fn quickstart_fixture() -> &'static QuickstartFixture {
+    static FIXTURE: OnceLock<QuickstartFixture> = OnceLock::new();
+    FIXTURE.get_or_init(|| {
+        let dir = Path::new(env!("CARGO_TARGET_TMPDIR"))
+            .join(format!("quickstart-fixture-{}", env!("CARGO_CRATE_NAME")));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(&dir).unwrap();
+        let inputs: Vec<PathBuf> = ["ko.ui-docs.txt.gz", "en.bible-web.txt.gz", "en.sotu.txt.gz"]
+            .map(data)
+            .to_vec();
+        let tokenizer = dir.join("tokenizer.json");
+        let config = TokenizerConfig {
+            vocab_size: 2048,
+            lowercase: true,
+            ..TokenizerConfig::default()
+        };
+        train_tokenizer(&inputs, &ReadOptions::default(), &config, &tokenizer)
+            .expect("tokenizer training");
+        let shards = dir.join("shards");
+        write_shards(&ShardOptions {
+            tokenizer: tokenizer.clone(),
+            inputs: inputs.clone(),
+            valid_inputs: Vec::new(),
+            out: shards.clone(),
+            read: ReadOptions::default(),
+            pair_columns: None,
+            valid_fraction: 0.01,
+            seed: 0,
+            rows_per_shard: 100_000,
+            overwrite: false,
+        })
+        .expect("sharding");
+        QuickstartFixture {
+            dir,
+            inputs,
+            tokenizer,
+            shards,
+        }
+    })
+}
+
 /// A fresh directory for one test.
 pub fn scratch(name: &str) -> PathBuf {
     let dir = Path::new(env!("CARGO_TARGET_TMPDIR"))

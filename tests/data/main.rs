@@ -5,5 +5,6 @@ mod bad_input;
 mod common;
 mod loader;
 mod masking;
+mod reproducible;
 mod shards;
 mod tokenizer;
