@@ -71,9 +71,8 @@ pub fn save_checkpoint<M: Module>(
     crate::fault::point("checkpoint-write", state.step);
     crate::fault::write_error("checkpoint-disk-full", state.step)
         .with_context(|| format!("cannot write {}", tmp.path().join(OPTIMIZER_FILE).display()))?;
-    optimizer
-        .save(tmp.path().join(OPTIMIZER_FILE))
-        .map_err(|e| anyhow!("cannot write the optimizer state: {e:?}"))?;
+    save_optimizer(optimizer, &tmp.path().join(OPTIMIZER_FILE))
+        .map_err(|e| anyhow!("cannot write the optimizer state: {e}"))?;
     fsutil::write_atomic(&tmp.path().join(TOKENIZER_FILE), tokenizer_json)?;
     fsutil::write_atomic(
         &tmp.path().join(STATE_FILE),
@@ -95,6 +94,24 @@ pub fn save_checkpoint<M: Module>(
         crate::fault::point("checkpoint-pruned", state.step);
     }
     Ok(path)
+}
+
+/// Writes the optimizer state with its tensors sorted by name. burn lists them in the order of a
+/// hash map seeded at random per process, so two runs of one recipe would write different bytes.
+fn save_optimizer(optimizer: &ModuleOptimizer, path: &Path) -> Result<()> {
+    let bytes = optimizer.into_bytes().map_err(|e| anyhow!("{e:?}"))?;
+    let reader = burn_pack::Reader::from_bytes(bytes).map_err(|e| anyhow!("{e:?}"))?;
+    let (scalars, metadata) = (reader.scalars().clone(), reader.metadata().clone());
+    let mut tensors = reader.into_tensors().map_err(|e| anyhow!("{e:?}"))?;
+    tensors.sort_by(|a, b| a.name.cmp(&b.name));
+    let mut writer = burn_pack::Writer::new(tensors);
+    for (key, value) in &scalars {
+        writer = writer.with_scalar(key, *value);
+    }
+    for (key, value) in &metadata {
+        writer = writer.with_metadata(key, value);
+    }
+    writer.write_to_file(path).map_err(|e| anyhow!("{e:?}"))
 }
 
 /// The training state of a checkpoint directory.

@@ -6,6 +6,7 @@ pub mod finetune;
 pub mod finetune_config;
 pub mod metrics;
 pub mod optimizer;
+pub mod param_ids;
 pub mod pretrain;
 pub mod run;
 pub mod schedule;

@@ -21,6 +21,7 @@ use crate::train::checkpoint::{
 use crate::train::config::TrainSection;
 use crate::train::metrics::{MetricsLog, StepMetrics, ValidMetrics};
 use crate::train::optimizer::{AdamWSettings, adamw};
+use crate::train::param_ids::with_seeded_param_ids;
 use crate::train::step::{StepGradients, apply_gradients, step_seed};
 
 pub const CONFIG_FILE: &str = "config.toml";
@@ -118,6 +119,7 @@ pub fn run_training<T: TrainingTask>(
         epsilon: train.epsilon,
         weight_decay: train.weight_decay,
     };
+    let model = with_seeded_param_ids(model, train.seed);
     let loaded = if options.resume {
         load_latest(&checkpoint_dir, model.clone(), || adamw(settings))?
     } else {
@@ -129,7 +131,8 @@ pub fn run_training<T: TrainingTask>(
             let position: T::Position =
                 serde_json::from_value(state.loader.clone()).with_context(|| {
                     format!(
-                        "{}: the data position of step {} does not read",
+                        "{}: the data position of step {} does not read (a pretraining run written before \
+                         cloze mixed its sources cannot continue in this version: start it afresh)",
                         checkpoint_dir.display(),
                         state.step
                     )

@@ -15,7 +15,7 @@ use crate::common;
 use crate::pretrain_cli::{entries, pretrain, succeeded, write_config};
 
 /// The columns of metrics.csv that a resumed run must reproduce: all but `tokens_per_s`.
-fn deterministic_columns(run: &Path) -> Vec<String> {
+pub(crate) fn deterministic_columns(run: &Path) -> Vec<String> {
     std::fs::read_to_string(run.join("metrics.csv"))
         .unwrap()
         .lines()

@@ -11,6 +11,7 @@ mod hf;
 mod pipeline;
 mod pretrain_cli;
 mod report;
+mod reproducible;
 mod translation;
 
 use std::path::Path;
