@@ -347,7 +347,7 @@ struct InspectArgs {
     /// Select whole words (all pieces of a word or none).
     #[arg(long)]
     whole_word: bool,
-    /// Read shards and documents in stored order instead of the seeded shuffle.
+    /// Read documents and sequences in stored order instead of the seeded shuffle.
     #[arg(long)]
     no_shuffle: bool,
 }

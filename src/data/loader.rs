@@ -3,12 +3,13 @@
 //!
 //! Packing: a sequence is `[CLS]`, then tokens taken in order from the documents, a `[SEP]` after
 //! each document that ends inside the sequence, and a closing `[SEP]`. A document that does not fit
-//! continues in the next sequence; nothing is dropped. Every sequence but the last of an epoch is
-//! `seq_len` long (or one shorter, when a document ends with a single free position); the last is
-//! padded, and so is the last batch (it may also hold fewer sequences).
+//! continues in the next sequence; nothing is dropped. Every sequence but the last packed one of
+//! an epoch is `seq_len` long (or one shorter, when a document ends with a single free position);
+//! shorter ones are padded, and so is the last batch (it may also hold fewer sequences).
 //!
-//! Order: each epoch permutes this worker's shards, and the documents inside each shard, from
-//! (seed, epoch); worker `rank` of `world` reads the shards whose index `i % world == rank`.
+//! Order: each epoch permutes all of this worker's documents together, then the packed sequences,
+//! from (seed, epoch) (see [`SequenceStream`]); worker `rank` of `world` reads the shards whose
+//! index `i % world == rank`, and holds them in memory.
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -26,19 +27,25 @@ use crate::data::shard::{ShardRows, read_shard};
 use crate::data::tokenizer::{CLS_ID, ClozeTokenizer, SEP_ID, VocabInfo};
 
 /// Where the sequence stream stands; saved with a checkpoint and restored to continue exactly.
+/// (A position written before the stream was mixed also named a shard, a document, a row and an
+/// offset; it does not read as this one.)
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct LoaderPosition {
     pub epoch: u64,
-    /// Index into this epoch's shard order.
-    pub shard: usize,
-    /// Index into this epoch's document order within the shard.
-    pub document: usize,
-    /// Row within the document.
-    pub row: usize,
-    /// Token offset within the row.
-    pub offset: usize,
     /// Sequences this worker has produced in this epoch.
     pub sequence: u64,
+}
+
+/// A point in the epoch's document order: the next token to pack.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+struct PackPosition {
+    /// Index into this epoch's document order.
+    document: usize,
+    /// Row within the document.
+    row: usize,
+    /// Token offset within the row.
+    offset: usize,
 }
 
 /// How sequences are formed, masked and batched.
@@ -49,7 +56,7 @@ pub struct LoaderConfig {
     pub batch_size: usize,
     pub seed: u64,
     pub masking: MaskingConfig,
-    /// Permute shards and documents every epoch (off: stored order, as for evaluation).
+    /// Permute documents and sequences every epoch (off: stored order, as for evaluation).
     pub shuffle: bool,
     /// Stop after this many epochs; `None` streams forever.
     pub epochs: Option<u64>,
@@ -220,36 +227,68 @@ fn permutation(len: usize, seed: u64, epoch: u64, salt: u64, shuffle: bool) -> V
     order
 }
 
-/// The open shard: its rows and this epoch's order of its documents (row ranges).
-struct OpenShard {
-    rows: ShardRows,
-    documents: Vec<(usize, usize)>,
+/// This worker's documents, every shard's rows in memory, in one list.
+struct Documents {
+    shards: Vec<ShardRows>,
+    /// `(shard, first row, end row)` of each document, shard by shard in stored order.
+    ranges: Vec<(usize, usize, usize)>,
+}
+
+impl Documents {
+    fn read(set: &ShardSet) -> Result<Self> {
+        let mut shards = Vec::with_capacity(set.entries.len());
+        let mut ranges = Vec::new();
+        for index in 0..set.entries.len() {
+            let rows = set.read(index)?;
+            ranges.extend(
+                rows.document_ranges()
+                    .into_iter()
+                    .map(|(start, end)| (index, start, end)),
+            );
+            shards.push(rows);
+        }
+        Ok(Self { shards, ranges })
+    }
+
+    /// Row `row` of the document `(shard, start, _)`.
+    fn row(&self, document: (usize, usize, usize), row: usize) -> &[u32] {
+        let (shard, start, _) = document;
+        self.shards[shard].columns[0].row(start + row)
+    }
 }
 
 /// Produces packed sequences one at a time from a position, synchronously.
+///
+/// Mixing: each epoch permutes all of this worker's documents at once, packs them in that order,
+/// and then permutes the packed sequences themselves, so that every source is in the stream from
+/// the first step in its proportion, and a long document (a State of the Union address fills
+/// about 200 sequences of 64) is spread over the whole epoch instead of consecutive batches. Only
+/// where each sequence starts is kept (24 bytes a sequence); a sequence is packed when it is
+/// handed out. A position is (epoch, sequences handed out): resuming needs nothing else.
 pub struct SequenceStream {
     set: Arc<ShardSet>,
     config: LoaderConfig,
     position: LoaderPosition,
-    shard_order: Vec<usize>,
-    open: Option<OpenShard>,
+    /// Read on first use, on the thread that streams.
+    documents: Option<Documents>,
+    /// This epoch's order of `documents.ranges`.
+    document_order: Vec<usize>,
+    /// Where each sequence of this epoch starts, in packing order.
+    starts: Vec<PackPosition>,
+    /// This epoch's order of `starts`.
+    sequence_order: Vec<usize>,
 }
 
 impl SequenceStream {
     pub fn new(set: Arc<ShardSet>, config: LoaderConfig, position: LoaderPosition) -> Self {
-        let shard_order = permutation(
-            set.entries.len(),
-            config.seed,
-            position.epoch,
-            u64::MAX,
-            config.shuffle,
-        );
         Self {
             set,
             config,
             position,
-            shard_order,
-            open: None,
+            documents: None,
+            document_order: Vec::new(),
+            starts: Vec::new(),
+            sequence_order: Vec::new(),
         }
     }
 
@@ -257,95 +296,85 @@ impl SequenceStream {
         self.position
     }
 
-    /// Opens the shard under the position, skipping shards with no documents; `false` at epoch end.
-    fn ensure_open(&mut self) -> Result<bool> {
-        loop {
-            if self.position.shard >= self.shard_order.len() {
-                return Ok(false);
-            }
-            if self.open.is_none() {
-                let index = self.shard_order[self.position.shard];
-                let rows = self.set.read(index)?;
-                let ranges = rows.document_ranges();
-                let order = permutation(
-                    ranges.len(),
-                    self.config.seed,
-                    self.position.epoch,
-                    index as u64,
-                    self.config.shuffle,
-                );
-                let documents = order.into_iter().map(|i| ranges[i]).collect();
-                self.open = Some(OpenShard { rows, documents });
-            }
-            let open = self.open.as_ref().expect("opened above");
-            if self.position.document < open.documents.len() {
-                return Ok(true);
-            }
-            self.open = None;
-            self.position.shard += 1;
-            self.position.document = 0;
-            self.position.row = 0;
-            self.position.offset = 0;
+    /// Orders this epoch's documents, finds where each packed sequence starts, and orders the
+    /// sequences, from (seed, epoch).
+    fn plan_epoch(&mut self) -> Result<()> {
+        if self.documents.is_none() {
+            self.documents = Some(Documents::read(&self.set)?);
         }
+        let (seed, epoch, shuffle) = (self.config.seed, self.position.epoch, self.config.shuffle);
+        let documents = self.documents.as_ref().expect("read above");
+        self.document_order = permutation(documents.ranges.len(), seed, epoch, u64::MAX, shuffle);
+        self.starts.clear();
+        let mut at = PackPosition::default();
+        loop {
+            let start = at;
+            if self.pack(&mut at).is_none() {
+                break;
+            }
+            self.starts.push(start);
+        }
+        self.sequence_order = permutation(self.starts.len(), seed, epoch, u64::MAX - 1, shuffle);
+        Ok(())
     }
 
-    /// The next sequence of this epoch, or `None` once the epoch is exhausted (the position then
-    /// moves to the start of the next epoch).
-    pub fn next_sequence(&mut self) -> Result<Option<Vec<u32>>> {
+    /// Packs the sequence starting at `at` in this epoch's document order and moves `at` past
+    /// it, or `None` at the end of the documents.
+    fn pack(&self, at: &mut PackPosition) -> Option<Vec<u32>> {
+        let documents = self.documents.as_ref().expect("planned");
+        let order = &self.document_order;
         let seq_len = self.config.seq_len;
         let mut tokens = Vec::with_capacity(seq_len);
         tokens.push(CLS_ID);
         // Room for content, keeping one position for the closing [SEP].
-        while tokens.len() < seq_len - 1 {
-            if !self.ensure_open()? {
-                break;
-            }
-            let open = self.open.as_ref().expect("ensure_open");
-            let p = &mut self.position;
-            let (start, end) = open.documents[p.document];
-            let row = open.rows.columns[0].row(start + p.row);
-            let take = (seq_len - 1 - tokens.len()).min(row.len() - p.offset);
-            tokens.extend_from_slice(&row[p.offset..p.offset + take]);
-            p.offset += take;
-            if p.offset < row.len() {
+        while tokens.len() < seq_len - 1 && at.document < order.len() {
+            let document = documents.ranges[order[at.document]];
+            let row = documents.row(document, at.row);
+            let take = (seq_len - 1 - tokens.len()).min(row.len() - at.offset);
+            tokens.extend_from_slice(&row[at.offset..at.offset + take]);
+            at.offset += take;
+            if at.offset < row.len() {
                 continue;
             }
-            p.offset = 0;
-            p.row += 1;
-            if start + p.row < end {
+            at.offset = 0;
+            at.row += 1;
+            if document.1 + at.row < document.2 {
                 continue;
             }
-            p.row = 0;
-            p.document += 1;
+            at.row = 0;
+            at.document += 1;
             // The document ended: separate it from the next one if a token of that still fits.
-            if seq_len - 1 - tokens.len() >= 2 && self.ensure_open()? {
+            if seq_len - 1 - tokens.len() >= 2 && at.document < order.len() {
                 tokens.push(SEP_ID);
             } else {
                 break;
             }
         }
         if tokens.len() == 1 {
-            self.start_epoch(self.position.epoch + 1);
-            return Ok(None);
+            return None;
         }
         tokens.push(SEP_ID);
-        self.position.sequence += 1;
-        Ok(Some(tokens))
+        Some(tokens)
     }
 
-    fn start_epoch(&mut self, epoch: u64) {
-        self.position = LoaderPosition {
-            epoch,
-            ..LoaderPosition::default()
+    /// The next sequence of this epoch, or `None` once the epoch is exhausted (the position then
+    /// moves to the start of the next epoch).
+    pub fn next_sequence(&mut self) -> Result<Option<Vec<u32>>> {
+        if self.documents.is_none() {
+            self.plan_epoch()?;
+        }
+        let Some(&index) = self.sequence_order.get(self.position.sequence as usize) else {
+            self.position = LoaderPosition {
+                epoch: self.position.epoch + 1,
+                sequence: 0,
+            };
+            self.plan_epoch()?;
+            return Ok(None);
         };
-        self.shard_order = permutation(
-            self.set.entries.len(),
-            self.config.seed,
-            epoch,
-            u64::MAX,
-            self.config.shuffle,
-        );
-        self.open = None;
+        let mut at = self.starts[index];
+        let sequence = self.pack(&mut at).expect("a planned sequence");
+        self.position.sequence += 1;
+        Ok(Some(sequence))
     }
 
     /// The next batch, masked, or `None` when the configured number of epochs is done. A batch
