@@ -58,6 +58,20 @@ impl PairSet {
         Ok(Self { pairs })
     }
 
+    /// This set without the pairs whose target is longer than `max_target_len`, and how many
+    /// were dropped: for training, where a target cut short (no end token) would teach the
+    /// decoder to stop early.
+    pub fn without_long_targets(self, max_target_len: usize) -> (Self, usize) {
+        let before = self.pairs.len();
+        let pairs: Vec<_> = self
+            .pairs
+            .into_iter()
+            .filter(|(_, target)| target.len() <= max_target_len)
+            .collect();
+        let dropped = before - pairs.len();
+        (Self { pairs }, dropped)
+    }
+
     /// A set of the given pairs (for tests and tools that hold pairs already).
     pub fn from_pairs(pairs: Vec<(Vec<u32>, Vec<u32>)>) -> Self {
         Self { pairs }
@@ -198,6 +212,19 @@ impl Iterator for PairStream {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn long_targets_are_dropped_and_counted() {
+        let set = PairSet::from_pairs(vec![
+            (vec![7], vec![8, 9]),
+            (vec![7], vec![8, 9, 10]),
+            (vec![7, 7, 7, 7], vec![8]),
+        ]);
+        let (kept, dropped) = set.without_long_targets(2);
+        assert_eq!(dropped, 1);
+        assert_eq!(kept.len(), 2);
+        assert_eq!(kept.pair(1), (&[7, 7, 7, 7][..], &[8][..]));
+    }
 
     fn set(n: u32) -> Arc<PairSet> {
         Arc::new(PairSet::from_pairs(

@@ -3,19 +3,25 @@
 //!
 //! Written here rather than taken from burn-nn: burn's `MultiHeadAttention` cache recomputes the
 //! attention of every position at each step and keeps its state private, so it can neither be
-//! reordered between beams nor decode in time linear in the length.
+//! reordered between beams nor decode in time linear in the length; and it has no rotary
+//! positions. The parameters keep burn's names (`query`, `key`, `value`, `output`), so encoder
+//! checkpoints written with burn's layers still load.
 
 use burn::nn::{Dropout, DropoutConfig, Linear, LinearConfig};
 use burn::prelude::*;
 use burn::tensor::activation::softmax;
 
+use crate::model::rope::Rope;
+
 #[derive(Module, Debug)]
 pub struct Attention {
-    query: Linear,
-    key: Linear,
-    value: Linear,
-    output: Linear,
+    pub query: Linear,
+    pub key: Linear,
+    pub value: Linear,
+    pub output: Linear,
     dropout: Dropout,
+    /// Rotates queries and keys by their positions (self-attention with rotary positions).
+    rope: Option<Rope>,
     n_heads: usize,
 }
 
@@ -45,7 +51,13 @@ impl KeysValues {
 }
 
 impl Attention {
-    pub fn new(d_model: usize, n_heads: usize, dropout: f64, device: &Device) -> Self {
+    pub fn new(
+        d_model: usize,
+        n_heads: usize,
+        dropout: f64,
+        rope: Option<Rope>,
+        device: &Device,
+    ) -> Self {
         let linear = || LinearConfig::new(d_model, d_model).init(device);
         Self {
             query: linear(),
@@ -53,7 +65,16 @@ impl Attention {
             value: linear(),
             output: linear(),
             dropout: DropoutConfig::new(dropout).init(),
+            rope,
             n_heads,
+        }
+    }
+
+    /// Rotates `x: [batch, heads, len, d_head]` at positions `start..` if positions are rotary.
+    fn rotate(&self, x: Tensor<4>, start: usize) -> Tensor<4> {
+        match &self.rope {
+            Some(rope) => rope.rotate(x, start),
+            None => x,
         }
     }
 
@@ -64,34 +85,37 @@ impl Attention {
             .swap_dims(1, 2)
     }
 
-    /// The keys and values of `x`: `[batch, len, d_model]`.
-    pub fn keys_values(&self, x: Tensor<3>) -> KeysValues {
+    /// The keys and values of `x: [batch, len, d_model]`, whose rows sit at positions
+    /// `start..start + len` (what rotary positions need; otherwise unused).
+    pub fn keys_values(&self, x: Tensor<3>, start: usize) -> KeysValues {
         KeysValues {
-            keys: self.split_heads(self.key.forward(x.clone())),
+            keys: self.rotate(self.split_heads(self.key.forward(x.clone())), start),
             values: self.split_heads(self.value.forward(x)),
         }
     }
 
-    /// Attends from `x` (`[batch, len_q, d_model]`) to `kv` (length `len_k`); `hidden`
-    /// (`[batch, len_q, len_k]`, true where a query must not see a key) masks the scores.
+    /// Attends from `x` (`[batch, len_q, d_model]`, at positions `start..start + len_q`) to `kv`
+    /// (length `len_k`); `attention_mask` (`[batch, len_q, len_k]`, true where a query must not
+    /// see a key) masks the scores.
     pub fn attend(
         &self,
         x: Tensor<3>,
+        start: usize,
         kv: &KeysValues,
-        hidden: Option<Tensor<3, Bool>>,
+        attention_mask: Option<Tensor<3, Bool>>,
     ) -> Tensor<3> {
         let [batch, len_q, d_model] = x.dims();
         let d_head = d_model / self.n_heads;
-        let query = self.split_heads(self.query.forward(x));
+        let query = self.rotate(self.split_heads(self.query.forward(x)), start);
         let mut scores = query
             .matmul(kv.keys.clone().swap_dims(2, 3))
             .div_scalar((d_head as f64).sqrt());
-        if let Some(hidden) = hidden {
+        if let Some(mask) = attention_mask {
             let [_, heads, _, len_k] = scores.dims();
-            let hidden = hidden
+            let mask = mask
                 .unsqueeze_dim::<4>(1)
                 .expand([batch, heads, len_q, len_k]);
-            scores = scores.mask_fill(hidden, -1.0e9);
+            scores = scores.mask_fill(mask, -1.0e9);
         }
         let weights = self.dropout.forward(softmax(scores, 3));
         let context = weights
@@ -107,19 +131,25 @@ mod tests {
     use super::*;
 
     #[test]
-    fn attending_in_pieces_equals_attending_at_once() {
+    fn attending_in_pieces_equals_attending_at_once_with_and_without_rotary_positions() {
         let device = Device::flex();
         let _rng = crate::seed::device_rng_lock();
-        device.seed(5);
-        let attention = Attention::new(8, 2, 0.0, &device);
-        let x = Tensor::<3>::random([2, 5, 8], burn::tensor::Distribution::Default, &device);
-        let all = attention.keys_values(x.clone());
-        let whole = attention.attend(x.clone(), &all, None);
-        let first = attention.keys_values(x.clone().slice(s![.., 0..3]));
-        let rest = attention.keys_values(x.clone().slice(s![.., 3..5]));
-        let joined = first.extend(rest);
-        let again = attention.attend(x, &joined, None);
-        let diff: f32 = (whole - again).abs().max().into_scalar();
-        assert!(diff < 1e-6, "{diff}");
+        for rope in [None, Some(Rope::new(4, 16, 10000.0, &device))] {
+            device.seed(5);
+            let attention = Attention::new(8, 2, 0.0, rope, &device);
+            let x = Tensor::<3>::random([2, 5, 8], burn::tensor::Distribution::Default, &device);
+            let all = attention.keys_values(x.clone(), 0);
+            let whole = attention.attend(x.clone(), 0, &all, None);
+            let first = attention.keys_values(x.clone().slice(s![.., 0..3]), 0);
+            let rest = attention.keys_values(x.clone().slice(s![.., 3..5]), 3);
+            let joined = first.extend(rest);
+            let again = attention.attend(x.clone(), 0, &joined, None);
+            let diff: f32 = (whole.clone() - again).abs().max().into_scalar();
+            assert!(diff < 1e-6, "{diff}");
+            // The last query alone, at its position, sees what it saw among all queries.
+            let last = attention.attend(x.slice(s![.., 4..5]), 4, &joined, None);
+            let diff: f32 = (whole.slice(s![.., 4..5]) - last).abs().max().into_scalar();
+            assert!(diff < 1e-6, "{diff}");
+        }
     }
 }

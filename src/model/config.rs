@@ -1,6 +1,32 @@
 //! The encoder's sizes and options, with the named sizes `tiny`, `small` and `base`.
 
 use burn::prelude::*;
+use serde::{Deserialize, Serialize};
+
+/// How the model knows where a token is.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Positions {
+    /// Sinusoids added to the token embeddings ("Attention Is All You Need").
+    #[default]
+    Sinusoidal,
+    /// A learned table added to the token embeddings (BERT's).
+    Learned,
+    /// Rotary embeddings: queries and keys rotated inside every self-attention, nothing added to
+    /// the input. Learns context far faster in masked-LM pretraining (README, "What the
+    /// quickstart learns").
+    Rope,
+}
+
+impl Positions {
+    pub fn name(self) -> &'static str {
+        match self {
+            Self::Sinusoidal => "sinusoidal",
+            Self::Learned => "learned",
+            Self::Rope => "rope",
+        }
+    }
+}
 
 /// Everything that shapes the encoder and its MLM head.
 #[derive(Config, Debug, PartialEq)]
@@ -25,9 +51,16 @@ pub struct EncoderConfig {
     /// LayerNorm before each sub-layer (pre-LN) instead of after it (post-LN, the source material's).
     #[config(default = false)]
     pub pre_ln: bool,
-    /// Learned position embeddings instead of sinusoids.
+    /// Learned position embeddings: how configs written before `positions` say
+    /// `positions = "learned"`; read, never written as true.
     #[config(default = false)]
     pub learned_positions: bool,
+    /// How positions enter the model; see [`EncoderConfig::positions`].
+    #[config(default = "Positions::Sinusoidal")]
+    pub position_scheme: Positions,
+    /// The base of the rotary frequencies, `theta^(-2i/d_head)`.
+    #[config(default = 10000.0)]
+    pub rope_theta: f64,
     /// BERT's input embedding: no sqrt(d_model) scale, a token-type (segment) embedding whose
     /// row 0 is added everywhere, and a LayerNorm over the sum (with `arch = "bert"`).
     #[config(default = false)]
@@ -41,6 +74,20 @@ pub struct EncoderConfig {
 }
 
 impl EncoderConfig {
+    /// The position scheme in force: learned with BERT's embedding or an old config's
+    /// `learned_positions`, else `position_scheme`.
+    pub fn positions(&self) -> Positions {
+        if self.learned_positions || self.bert_embedding {
+            Positions::Learned
+        } else {
+            self.position_scheme
+        }
+    }
+
+    pub fn d_head(&self) -> usize {
+        self.d_model / self.n_heads
+    }
+
     /// A named size: `tiny` (tests), `small` (d256, 4 layers, 4 heads, ff 1024) or `base`
     /// (d512, 6 layers, 8 heads, ff 2048, the sizes of the source material).
     pub fn named(size: &str, vocab_size: usize) -> anyhow::Result<Self> {
@@ -77,6 +124,20 @@ impl EncoderConfig {
                 "model.d_model ({}) must be divisible by model.n_heads ({})",
                 self.d_model,
                 self.n_heads
+            );
+        }
+        if self.positions() == Positions::Rope && !self.d_head().is_multiple_of(2) {
+            anyhow::bail!(
+                "model.positions = \"rope\" needs an even head size; d_model / n_heads is {}",
+                self.d_head()
+            );
+        }
+        if self.positions() == Positions::Rope
+            && !(self.rope_theta.is_finite() && self.rope_theta > 1.0)
+        {
+            anyhow::bail!(
+                "model.rope_theta must be a number above 1, got {}",
+                self.rope_theta
             );
         }
         if self.bert_embedding && self.type_vocab_size == 0 {

@@ -1,9 +1,10 @@
-//! The Transformer decoder: N post-LN layers of masked self-attention (look-ahead and target
-//! padding masks), encoder-decoder attention (queries from the decoder, keys and values from the
-//! encoder's output under the source padding mask) and a feed-forward network. It decodes a whole
-//! target at once (teacher forcing) or one position at a time with a key/value cache.
+//! The Transformer decoder: N layers of masked self-attention (look-ahead and target padding
+//! masks), encoder-decoder attention (queries from the decoder, keys and values from the encoder's
+//! output under the source padding mask) and a feed-forward network. It follows the encoder's
+//! choices: post-LN or pre-LN (then with a final LayerNorm), the LayerNorm epsilon, and rotary
+//! positions in self-attention. It decodes a whole target at once (teacher forcing) or one
+//! position at a time with a key/value cache.
 
-use burn::nn::activation::ActivationConfig;
 use burn::nn::attention::generate_autoregressive_mask;
 use burn::nn::transformer::{PositionWiseFeedForward, PositionWiseFeedForwardConfig};
 use burn::nn::{Dropout, DropoutConfig, LayerNorm, LayerNormConfig};
@@ -11,6 +12,7 @@ use burn::prelude::*;
 
 use crate::model::attention::{Attention, KeysValues};
 use crate::model::config::EncoderConfig;
+use crate::model::encoder_layer::{activation, rope};
 
 #[derive(Module, Debug)]
 pub struct DecoderLayer {
@@ -21,11 +23,14 @@ pub struct DecoderLayer {
     norm_cross: LayerNorm,
     norm_feed_forward: LayerNorm,
     dropout: Dropout,
+    pre_ln: bool,
 }
 
 #[derive(Module, Debug)]
 pub struct Decoder {
     layers: Vec<DecoderLayer>,
+    /// Pre-LN stacks end with a LayerNorm; post-LN layers already end with one.
+    final_norm: Option<LayerNorm>,
 }
 
 /// What one layer keeps while decoding: the keys and values of the positions decoded so far, and
@@ -41,7 +46,7 @@ struct LayerCache {
 pub struct DecoderCache {
     layers: Vec<LayerCache>,
     /// `[rows, 1, source_len]`: true at the source's padding.
-    memory_hidden: Tensor<3, Bool>,
+    memory_mask: Tensor<3, Bool>,
     /// Positions decoded so far.
     pub len: usize,
 }
@@ -59,7 +64,7 @@ impl DecoderCache {
                     memory: l.memory.select(rows.clone()),
                 })
                 .collect(),
-            memory_hidden: self.memory_hidden.select(0, rows),
+            memory_mask: self.memory_mask.select(0, rows),
             len: self.len,
         }
     }
@@ -67,23 +72,40 @@ impl DecoderCache {
 
 impl DecoderLayer {
     fn new(config: &EncoderConfig, device: &Device) -> Self {
-        let activation = if config.gelu {
-            ActivationConfig::Gelu
-        } else {
-            ActivationConfig::Relu
+        let norm = || {
+            LayerNormConfig::new(config.d_model)
+                .with_epsilon(config.layer_norm_eps)
+                .init(device)
         };
-        let norm = || LayerNormConfig::new(config.d_model).init(device);
+        let attention =
+            |rope| Attention::new(config.d_model, config.n_heads, config.dropout, rope, device);
         Self {
-            self_attention: Attention::new(config.d_model, config.n_heads, config.dropout, device),
-            cross_attention: Attention::new(config.d_model, config.n_heads, config.dropout, device),
+            self_attention: attention(rope(config, device)),
+            cross_attention: attention(None),
             feed_forward: PositionWiseFeedForwardConfig::new(config.d_model, config.d_ff)
                 .with_dropout(config.dropout)
-                .with_activation(activation)
+                .with_activation(activation(config))
                 .init(device),
             norm_self: norm(),
             norm_cross: norm(),
             norm_feed_forward: norm(),
             dropout: DropoutConfig::new(config.dropout).init(),
+            pre_ln: config.pre_ln,
+        }
+    }
+
+    /// `x + sublayer(x)` with the LayerNorm `norm` before the sub-layer (pre-LN) or after the sum
+    /// (post-LN).
+    fn residual(
+        &self,
+        x: Tensor<3>,
+        norm: &LayerNorm,
+        sublayer: impl FnOnce(Tensor<3>) -> Tensor<3>,
+    ) -> Tensor<3> {
+        if self.pre_ln {
+            x.clone() + self.dropout.forward(sublayer(norm.forward(x)))
+        } else {
+            norm.forward(x.clone() + self.dropout.forward(sublayer(x)))
         }
     }
 
@@ -92,50 +114,48 @@ impl DecoderLayer {
         &self,
         x: Tensor<3>,
         memory: &KeysValues,
-        memory_hidden: Tensor<3, Bool>,
+        memory_mask: Tensor<3, Bool>,
     ) -> Tensor<3> {
-        let attended = self
-            .cross_attention
-            .attend(x.clone(), memory, Some(memory_hidden));
-        let x = self.norm_cross.forward(x + self.dropout.forward(attended));
-        let fed = self.feed_forward.forward(x.clone());
-        self.norm_feed_forward
-            .forward(x + self.dropout.forward(fed))
+        let x = self.residual(x, &self.norm_cross, |x| {
+            self.cross_attention.attend(x, 0, memory, Some(memory_mask))
+        });
+        self.residual(x, &self.norm_feed_forward, |x| self.feed_forward.forward(x))
     }
 
     fn forward(
         &self,
         x: Tensor<3>,
-        target_hidden: Tensor<3, Bool>,
-        memory: Tensor<3>,
-        memory_hidden: Tensor<3, Bool>,
+        target_mask: Tensor<3, Bool>,
+        memory: &KeysValues,
+        memory_mask: Tensor<3, Bool>,
     ) -> Tensor<3> {
-        let own = self.self_attention.keys_values(x.clone());
-        let attended = self
-            .self_attention
-            .attend(x.clone(), &own, Some(target_hidden));
-        let x = self.norm_self.forward(x + self.dropout.forward(attended));
-        let memory = self.cross_attention.keys_values(memory);
-        self.cross_and_feed_forward(x, &memory, memory_hidden)
+        let x = self.residual(x, &self.norm_self, |x| {
+            let own = self.self_attention.keys_values(x.clone(), 0);
+            self.self_attention.attend(x, 0, &own, Some(target_mask))
+        });
+        self.cross_and_feed_forward(x, memory, memory_mask)
     }
 
-    /// One new position `x: [rows, 1, d_model]`, appended to the cache.
+    /// One new position `x: [rows, 1, d_model]` at position `position`, appended to the cache.
     fn step(
         &self,
         x: Tensor<3>,
+        position: usize,
         cache: &mut LayerCache,
-        memory_hidden: Tensor<3, Bool>,
+        memory_mask: Tensor<3, Bool>,
     ) -> Tensor<3> {
-        let new = self.self_attention.keys_values(x.clone());
-        let past = match cache.past.take() {
-            Some(past) => past.extend(new),
-            None => new,
-        };
-        // Only past positions are in the cache: no look-ahead mask is needed.
-        let attended = self.self_attention.attend(x.clone(), &past, None);
-        cache.past = Some(past);
-        let x = self.norm_self.forward(x + self.dropout.forward(attended));
-        self.cross_and_feed_forward(x, &cache.memory, memory_hidden)
+        let x = self.residual(x, &self.norm_self, |x| {
+            let new = self.self_attention.keys_values(x.clone(), position);
+            let past = match cache.past.take() {
+                Some(past) => past.extend(new),
+                None => new,
+            };
+            // Only past positions are in the cache: no look-ahead mask is needed.
+            let attended = self.self_attention.attend(x, position, &past, None);
+            cache.past = Some(past);
+            attended
+        });
+        self.cross_and_feed_forward(x, &cache.memory, memory_mask)
     }
 }
 
@@ -151,6 +171,18 @@ impl Decoder {
             layers: (0..n_layers)
                 .map(|_| DecoderLayer::new(config, device))
                 .collect(),
+            final_norm: config.pre_ln.then(|| {
+                LayerNormConfig::new(config.d_model)
+                    .with_epsilon(config.layer_norm_eps)
+                    .init(device)
+            }),
+        }
+    }
+
+    fn finish(&self, x: Tensor<3>) -> Tensor<3> {
+        match &self.final_norm {
+            Some(norm) => norm.forward(x),
+            None => x,
         }
     }
 
@@ -166,16 +198,13 @@ impl Decoder {
     ) -> Tensor<3> {
         let [batch, len, _] = x.dims();
         let look_ahead = generate_autoregressive_mask(batch, len, &x.device());
-        let target_hidden = look_ahead.bool_or(key_padding(target_padding, len));
-        let memory_hidden = key_padding(memory_padding, len);
-        self.layers.iter().fold(x, |x, layer| {
-            layer.forward(
-                x,
-                target_hidden.clone(),
-                memory.clone(),
-                memory_hidden.clone(),
-            )
-        })
+        let target_mask = look_ahead.bool_or(key_padding(target_padding, len));
+        let memory_mask = key_padding(memory_padding, len);
+        let x = self.layers.iter().fold(x, |x, layer| {
+            let memory = layer.cross_attention.keys_values(memory.clone(), 0);
+            layer.forward(x, target_mask.clone(), &memory, memory_mask.clone())
+        });
+        self.finish(x)
     }
 
     /// A cache for decoding `memory` one position at a time.
@@ -186,25 +215,26 @@ impl Decoder {
                 .iter()
                 .map(|layer| LayerCache {
                     past: None,
-                    memory: layer.cross_attention.keys_values(memory.clone()),
+                    memory: layer.cross_attention.keys_values(memory.clone(), 0),
                 })
                 .collect(),
-            memory_hidden: key_padding(memory_padding, 1),
+            memory_mask: key_padding(memory_padding, 1),
             len: 0,
         }
     }
 
     /// The next position: `x: [rows, 1, d_model]` (the embedded last token) -> `[rows, 1, d_model]`.
     pub fn step(&self, x: Tensor<3>, cache: &mut DecoderCache) -> Tensor<3> {
-        let hidden = cache.memory_hidden.clone();
+        let memory_mask = cache.memory_mask.clone();
+        let position = cache.len;
         let x = self
             .layers
             .iter()
             .zip(cache.layers.iter_mut())
             .fold(x, |x, (layer, layer_cache)| {
-                layer.step(x, layer_cache, hidden.clone())
+                layer.step(x, position, layer_cache, memory_mask.clone())
             });
         cache.len += 1;
-        x
+        self.finish(x)
     }
 }

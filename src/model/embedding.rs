@@ -1,12 +1,13 @@
-//! Token embedding scaled by sqrt(d_model) plus positions (sinusoids, or learned by config); or
-//! BERT's: token, learned position and token-type embeddings summed, then a LayerNorm.
+//! Token embedding scaled by sqrt(d_model) plus positions (sinusoids, or learned by config; none
+//! with rotary positions, which act inside attention); or BERT's: token, learned position and
+//! token-type embeddings summed, then a LayerNorm.
 
 use burn::nn::{
     Dropout, DropoutConfig, Embedding, EmbeddingConfig, Initializer, LayerNorm, LayerNormConfig,
 };
 use burn::prelude::*;
 
-use crate::model::config::EncoderConfig;
+use crate::model::config::{EncoderConfig, Positions};
 
 #[derive(Module, Debug)]
 pub struct InputEmbedding {
@@ -17,8 +18,9 @@ pub struct InputEmbedding {
     pub token_types: Option<Embedding>,
     /// BERT's LayerNorm over the summed embeddings.
     pub norm: Option<LayerNorm>,
-    /// `PE(pos, 2i) = sin(pos / 10000^(2i/d))`, `PE(pos, 2i+1) = cos(...)`: `[max_len, d_model]`.
-    sinusoids: Tensor<2>,
+    /// `PE(pos, 2i) = sin(pos / 10000^(2i/d))`, `PE(pos, 2i+1) = cos(...)`: `[max_len, d_model]`,
+    /// with sinusoidal positions.
+    sinusoids: Option<Tensor<2>>,
     dropout: Dropout,
     scale: f64,
 }
@@ -54,14 +56,15 @@ impl InputEmbedding {
         let bert = config.bert_embedding;
         Self {
             tokens: table(config.vocab_size),
-            positions: (config.learned_positions || bert).then(|| table(config.max_len)),
+            positions: (config.positions() == Positions::Learned).then(|| table(config.max_len)),
             token_types: bert.then(|| table(config.type_vocab_size)),
             norm: bert.then(|| {
                 LayerNormConfig::new(d)
                     .with_epsilon(config.layer_norm_eps)
                     .init(device)
             }),
-            sinusoids: sinusoids(config.max_len, d, device),
+            sinusoids: (config.positions() == Positions::Sinusoidal)
+                .then(|| sinusoids(config.max_len, d, device)),
             dropout: DropoutConfig::new(config.dropout).init(),
             scale: if bert { 1.0 } else { (d as f64).sqrt() },
         }
@@ -77,22 +80,17 @@ impl InputEmbedding {
     pub fn forward_from(&self, ids: Tensor<2, Int>, start: usize) -> Tensor<3> {
         let [batch, len] = ids.dims();
         let device = ids.device();
-        let tokens = self.tokens.forward(ids).mul_scalar(self.scale);
+        let mut x = self.tokens.forward(ids).mul_scalar(self.scale);
         let end = start + len;
-        let positions = match &self.positions {
-            Some(table) => {
-                let index = Tensor::<1, Int>::arange(start as i64..end as i64, &device)
-                    .reshape([1, len])
-                    .repeat_dim(0, batch);
-                table.forward(index)
-            }
-            None => self
-                .sinusoids
-                .clone()
-                .slice(s![start..end])
-                .unsqueeze::<3>(),
-        };
-        let mut x = tokens + positions;
+        if let Some(table) = &self.positions {
+            let index = Tensor::<1, Int>::arange(start as i64..end as i64, &device)
+                .reshape([1, len])
+                .repeat_dim(0, batch);
+            x = x + table.forward(index);
+        }
+        if let Some(sinusoids) = &self.sinusoids {
+            x = x + sinusoids.clone().slice(s![start..end]).unsqueeze::<3>();
+        }
         if let Some(types) = &self.token_types {
             x = x + types.weight.val().slice(s![0..1]).unsqueeze::<3>();
         }

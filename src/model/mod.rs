@@ -7,6 +7,8 @@ pub mod config;
 pub mod decoder;
 pub mod embedding;
 pub mod encoder;
+pub mod encoder_layer;
 pub mod mlm;
+pub mod rope;
 pub mod search;
 pub mod seq2seq;

@@ -7,7 +7,7 @@ use anyhow::{Result, bail};
 use serde::{Deserialize, Serialize};
 
 use crate::data::masking::MaskingConfig;
-use crate::model::config::EncoderConfig;
+use crate::model::config::{EncoderConfig, Positions};
 use crate::train::schedule::{Decay, LrSchedule};
 
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
@@ -55,7 +55,7 @@ impl Default for DataSection {
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum Arch {
-    /// The source material's encoder, shaped by `gelu`, `pre_ln` and `learned_positions`.
+    /// The "Attention Is All You Need" encoder, shaped by `gelu`, `pre_ln` and `positions`.
     #[default]
     Transformer,
     /// HuggingFace BERT's (so that `cloze export hf` and `cloze import hf` apply): learned
@@ -81,7 +81,15 @@ pub struct ModelSection {
     pub gelu: bool,
     /// LayerNorm before each sub-layer instead of after it (the source material's post-LN).
     pub pre_ln: bool,
-    /// Learned position embeddings instead of sinusoids.
+    /// `sinusoidal` (added to the input, the default), `learned` (a table added to the input) or
+    /// `rope` (rotary: queries and keys rotated inside attention); `bert` is always `learned`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub positions: Option<Positions>,
+    /// The base of the rotary frequencies (10000), with `positions = "rope"`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub rope_theta: Option<f64>,
+    /// The old spelling of `positions = "learned"`, still read.
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
     pub learned_positions: bool,
     /// Rows of the position table; `train.seq_len` by default (an imported BERT keeps its own).
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -106,6 +114,8 @@ impl Default for ModelSection {
             dropout: 0.1,
             gelu: false,
             pre_ln: false,
+            positions: None,
+            rope_theta: None,
             learned_positions: false,
             max_positions: None,
             layer_norm_eps: None,
@@ -126,6 +136,12 @@ impl ModelSection {
         if !bert && self.type_vocab_size.is_some() {
             bail!("model.type_vocab_size is a BERT setting; it needs arch = \"bert\"");
         }
+        let positions = self.positions()?;
+        if self.rope_theta.is_some() && positions != Positions::Rope {
+            bail!(
+                "model.rope_theta is a setting of rotary positions; it needs positions = \"rope\""
+            );
+        }
         let max_len = self.max_positions.unwrap_or(seq_len);
         if max_len < seq_len {
             bail!("model.max_positions ({max_len}) is shorter than train.seq_len ({seq_len})");
@@ -139,7 +155,9 @@ impl ModelSection {
             dropout: self.dropout,
             gelu: self.gelu || bert,
             pre_ln: self.pre_ln,
-            learned_positions: self.learned_positions || bert,
+            learned_positions: false,
+            position_scheme: positions,
+            rope_theta: self.rope_theta.unwrap_or(named.rope_theta),
             bert_embedding: bert,
             type_vocab_size: self.type_vocab_size.unwrap_or(2),
             layer_norm_eps: self
@@ -149,6 +167,27 @@ impl ModelSection {
         };
         config.validate()?;
         Ok(config)
+    }
+}
+
+impl ModelSection {
+    /// The position scheme the keys ask for, refusing contradictions.
+    pub fn positions(&self) -> Result<Positions> {
+        let bert = self.arch == Arch::Bert;
+        match (self.positions, self.learned_positions || bert) {
+            (None, false) => Ok(Positions::Sinusoidal),
+            (None, true) | (Some(Positions::Learned), _) => Ok(Positions::Learned),
+            (Some(other), true) => bail!(
+                "model.positions = \"{}\": {} has learned positions",
+                other.name(),
+                if bert {
+                    "arch = \"bert\""
+                } else {
+                    "model.learned_positions = true"
+                }
+            ),
+            (Some(other), false) => Ok(other),
+        }
     }
 }
 

@@ -6,7 +6,7 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::sync::atomic::AtomicBool;
 
-use anyhow::{Context, Result, bail};
+use anyhow::{Context, Result, bail, ensure};
 use burn::module::{Module, ModuleVisitor, Param};
 use burn::optim::{GradientsAccumulator, GradientsParams};
 use burn::prelude::*;
@@ -333,15 +333,27 @@ pub fn finetune(config: &FinetuneConfig, options: &FinetuneOptions) -> Result<Fi
     let tokenizer = ClozeTokenizer::load(&tokenizer_path)?;
     let tokenizer_json = std::fs::read(&tokenizer_path)
         .with_context(|| format!("cannot read {}", tokenizer_path.display()))?;
-    let train = Arc::new(
-        PairSet::open(
-            &config.data.shards,
-            &config.data.train_split,
-            &tokenizer,
-            config.data.reverse,
-        )
-        .with_context(|| format!("data.shards = {}", config.data.shards.display()))?,
+    let (train, dropped) = PairSet::open(
+        &config.data.shards,
+        &config.data.train_split,
+        &tokenizer,
+        config.data.reverse,
+    )
+    .with_context(|| format!("data.shards = {}", config.data.shards.display()))?
+    .without_long_targets(t.seq_len - 1);
+    if dropped > 0 {
+        tracing::info!(
+            "left out {dropped} training pairs whose target is longer than {} tokens \
+             (train.seq_len - 1): cut short, they would teach the decoder to stop early",
+            t.seq_len - 1
+        );
+    }
+    ensure!(
+        !train.is_empty(),
+        "every training pair's target is longer than train.seq_len - 1 = {} tokens",
+        t.seq_len - 1
     );
+    let train = Arc::new(train);
     let valid = match PairSet::open(
         &config.data.shards,
         &config.data.valid_split,
