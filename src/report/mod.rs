@@ -79,7 +79,7 @@ pub fn write_report(run_dir: &Path, options: &ReportOptions) -> Result<ReportSum
 
     let out = options.out.as_deref().unwrap_or(run_dir);
     std::fs::create_dir_all(out).with_context(|| format!("cannot create {}", out.display()))?;
-    let plots = plots::plots_for(&metrics);
+    let plots = plots::plots_for(&metrics, final_validation(run_dir));
     let mut files = Vec::new();
     for plot in &plots {
         let png = plots::draw(plot, size)?;
@@ -104,6 +104,19 @@ pub fn write_report(run_dir: &Path, options: &ReportOptions) -> Result<ReportSum
         validations: metrics.valid.len(),
         partial_line: metrics.partial_line,
         files,
+    })
+}
+
+/// The final validation of a pretraining run, from its `valid.json`, if it has one that reads.
+fn final_validation(run_dir: &Path) -> Option<plots::FinalValidation> {
+    let text =
+        std::fs::read_to_string(run_dir.join(crate::train::pretrain::EVALUATION_FILE)).ok()?;
+    let json: serde_json::Value = serde_json::from_str(&text).ok()?;
+    Some(plots::FinalValidation {
+        step: json.get("step")?.as_f64()?,
+        accuracy: json.get("accuracy")?.as_f64()?,
+        mask_accuracy: json.get("mask_accuracy")?.as_f64()?,
+        unigram_mask_accuracy: json.get("unigram_mask_accuracy").and_then(|v| v.as_f64()),
     })
 }
 

@@ -50,6 +50,58 @@ pub struct Series {
     pub color: RGBColor,
     /// Mark each point as well (sparse series: the validation steps).
     pub markers: bool,
+    pub style: LineStyle,
+}
+
+/// How a series' line is drawn.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum LineStyle {
+    Solid,
+    /// Thin and pale, without a legend entry: the raw values behind a smoothed line.
+    Faint,
+    /// A reference level (the unigram baseline).
+    Dashed,
+}
+
+/// The validation at the end of a pretraining run (`valid.json`), which metrics.csv lacks.
+#[derive(Clone, Copy, Debug, Default, PartialEq)]
+pub struct FinalValidation {
+    pub step: f64,
+    pub accuracy: f64,
+    pub mask_accuracy: f64,
+    /// Top-1 at `[MASK]` of always predicting the most frequent training token.
+    pub unigram_mask_accuracy: Option<f64>,
+}
+
+/// The trailing moving average of `points` over `window` points: what a noisy per-step curve
+/// looks like once its noise is averaged out.
+pub fn moving_average(points: &[(f64, f64)], window: usize) -> Vec<(f64, f64)> {
+    let window = window.max(1);
+    let mut sum = 0.0;
+    let mut finite: std::collections::VecDeque<f64> = std::collections::VecDeque::new();
+    points
+        .iter()
+        .map(|&(x, y)| {
+            if y.is_finite() {
+                finite.push_back(y);
+                sum += y;
+                if finite.len() > window {
+                    sum -= finite.pop_front().expect("longer than the window");
+                }
+            }
+            let mean = if finite.is_empty() {
+                f64::NAN
+            } else {
+                sum / finite.len() as f64
+            };
+            (x, mean)
+        })
+        .collect()
+}
+
+/// The smoothing window for a run of `steps` logged steps: about a fiftieth of the run.
+fn smoothing_window(steps: usize) -> usize {
+    (steps / 50).clamp(1, 200)
 }
 
 /// One PNG file.
@@ -81,13 +133,28 @@ const TRAIN: RGBColor = RGBColor(31, 119, 180);
 const VALID: RGBColor = RGBColor(214, 39, 40);
 const TASK: RGBColor = RGBColor(44, 160, 44);
 
-/// The plots of a run: loss, accuracy, BLEU (fine-tuning runs), learning rate, tokens/s.
-pub fn plots_for(table: &MetricsTable) -> Vec<Plot> {
+const BASELINE: RGBColor = RGBColor(110, 110, 110);
+
+/// The plots of a run: loss, accuracy, BLEU (fine-tuning runs), learning rate, tokens/s. The
+/// noisy per-step loss and accuracy are drawn raw and faint, with a moving average over them;
+/// `last`, the final validation of a pretraining run, adds its point and the unigram baseline.
+pub fn plots_for(table: &MetricsTable, last: Option<FinalValidation>) -> Vec<Plot> {
     let train = |label, points| Series {
         label,
         points,
         color: TRAIN,
         markers: false,
+        style: LineStyle::Solid,
+    };
+    let window = smoothing_window(table.train.len());
+    let smoothed = |label, points: Vec<(f64, f64)>| {
+        [
+            Series {
+                style: LineStyle::Faint,
+                ..train(label, points.clone())
+            },
+            train(label, moving_average(&points, window)),
+        ]
     };
     let steps = table
         .train
@@ -99,27 +166,49 @@ pub fn plots_for(table: &MetricsTable) -> Vec<Plot> {
         points,
         color,
         markers: true,
+        style: LineStyle::Solid,
     };
-    let mut accuracy = vec![
-        train("train accuracy", table.train_series(|s| s.accuracy)),
-        valid("valid accuracy", table.valid_series(|v| v.accuracy), VALID),
-    ];
+    // The final validation, unless metrics.csv has that step's validation already.
+    let with_last = |mut points: Vec<(f64, f64)>, value: fn(&FinalValidation) -> f64| {
+        if let Some(last) = last
+            && points.last().is_none_or(|p| p.0 < last.step)
+        {
+            points.push((last.step, value(&last)));
+        }
+        points
+    };
+    let mut accuracy = smoothed("train accuracy", table.train_series(|s| s.accuracy)).to_vec();
+    accuracy.push(valid(
+        "valid accuracy",
+        with_last(table.valid_series(|v| v.accuracy), |l| l.accuracy),
+        VALID,
+    ));
     if table.task == Task::Pretraining {
         accuracy.push(valid(
             table.task.extra_label(),
-            table.valid_series(|v| v.extra),
+            with_last(table.valid_series(|v| v.extra), |l| l.mask_accuracy),
             TASK,
         ));
+        if let (Some(unigram), Some((first, end))) =
+            (last.and_then(|l| l.unigram_mask_accuracy), steps)
+        {
+            accuracy.push(Series {
+                label: "unigram baseline at [MASK]",
+                points: vec![(first, unigram), (end.max(first + 1.0), unigram)],
+                color: BASELINE,
+                markers: false,
+                style: LineStyle::Dashed,
+            });
+        }
     }
+    let mut loss = smoothed("train loss", table.train_series(|s| s.loss)).to_vec();
+    loss.push(valid("valid loss", table.valid_series(|v| v.loss), VALID));
     let mut plots = vec![
         Plot {
             file: "loss.png",
             title: "Loss",
             y_label: "cross-entropy loss",
-            series: vec![
-                train("train loss", table.train_series(|s| s.loss)),
-                valid("valid loss", table.valid_series(|v| v.loss), VALID),
-            ],
+            series: loss,
             scientific: false,
             rising: false,
             steps,
@@ -249,12 +338,24 @@ fn render(
                     .map(|&p| Circle::new(p, marker, color.filled())),
             )?;
         }
-        chart
-            .draw_series(LineSeries::new(points, color.stroke_width(2)))?
-            .label(series.label)
-            .legend(move |(x, y)| {
-                PathElement::new(vec![(x, y), (x + 20, y)], color.stroke_width(3))
-            });
+        let drawn = match series.style {
+            LineStyle::Faint => {
+                chart.draw_series(LineSeries::new(points, color.mix(0.25).stroke_width(1)))?;
+                continue;
+            }
+            LineStyle::Solid => {
+                chart.draw_series(LineSeries::new(points, color.stroke_width(2)))?
+            }
+            LineStyle::Dashed => chart.draw_series(DashedLineSeries::new(
+                points,
+                (width / 80).max(4),
+                (width / 160).max(3),
+                color.stroke_width(2),
+            ))?,
+        };
+        drawn.label(series.label).legend(move |(x, y)| {
+            PathElement::new(vec![(x, y), (x + 20, y)], color.stroke_width(3))
+        });
         labelled += 1;
     }
     if labelled > 1 {
@@ -332,6 +433,23 @@ mod tests {
     use super::*;
 
     #[test]
+    fn the_moving_average_trails_over_its_window_and_skips_gaps() {
+        let points = [
+            (1.0, 1.0),
+            (2.0, 3.0),
+            (3.0, f64::NAN),
+            (4.0, 5.0),
+            (5.0, 7.0),
+        ];
+        let smoothed = moving_average(&points, 2);
+        let means: Vec<f64> = smoothed.iter().map(|p| p.1).collect();
+        assert_eq!(means, [1.0, 2.0, 2.0, 4.0, 6.0]);
+        assert_eq!(smoothed[4].0, 5.0);
+        assert_eq!(smoothing_window(800), 16);
+        assert_eq!(smoothing_window(10), 1);
+    }
+
+    #[test]
     fn ranges_and_tick_labels() {
         assert_eq!(padded_range([].into_iter(), 0.05), (0.0, 1.0));
         assert_eq!(padded_range([0.0].into_iter(), 0.05), (0.0, 1.0));
@@ -356,6 +474,7 @@ mod tests {
                 points: vec![(1.0, f64::NAN)],
                 color: TRAIN,
                 markers: true,
+                style: LineStyle::Solid,
             }],
             scientific: false,
             rising: false,
