@@ -128,13 +128,20 @@ impl Seq2Seq {
 mod tests {
     use super::*;
     use crate::data::tokenizer::BOS_ID;
+    use crate::model::config::Positions;
     use crate::model::search::source_batch;
 
     pub(crate) fn tiny(device: &Device) -> Seq2Seq {
+        tiny_with(device, Positions::Sinusoidal, false)
+    }
+
+    fn tiny_with(device: &Device, positions: Positions, pre_ln: bool) -> Seq2Seq {
         let config = EncoderConfig::named("tiny", 40)
             .unwrap()
             .with_max_len(24)
-            .with_dropout(0.0);
+            .with_dropout(0.0)
+            .with_position_scheme(positions)
+            .with_pre_ln(pre_ln);
         let _rng = crate::seed::device_rng_lock();
         device.seed(9);
         Seq2Seq::new(&config, 2, device)
@@ -165,10 +172,21 @@ mod tests {
     #[test]
     fn cached_decoding_equals_the_full_pass() {
         let device = Device::flex();
-        let model = tiny(&device);
+        for (positions, pre_ln) in [
+            (Positions::Sinusoidal, false),
+            (Positions::Learned, false),
+            (Positions::Rope, false),
+            (Positions::Rope, true),
+        ] {
+            cached_decoding_equals_the_full_pass_of(&tiny_with(&device, positions, pre_ln));
+        }
+    }
+
+    fn cached_decoding_equals_the_full_pass_of(model: &Seq2Seq) {
+        let device = Device::flex();
         let bos = i64::from(BOS_ID);
         let input = vec![vec![bos, 13, 14, 15, 16], vec![bos, 17, 18, 19, 20]];
-        let full = full_log_probs(&model, &input, vec![false; 10]);
+        let full = full_log_probs(model, &input, vec![false; 10]);
         let (source, padding) = source_batch(&[vec![7, 8, 9, 10], vec![11, 12]], &device);
         let mut cache = model.start(model.encode(source, padding.clone()), padding);
         let vocab = 40;

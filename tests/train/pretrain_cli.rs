@@ -300,3 +300,64 @@ train = {{ steps = 4, batch_size = 4, seq_len = 32, checkpoint_every = 2, valid_
         "{stderr}"
     );
 }
+
+/// The recipe the shipped pipelines use (rotary positions, pre-LN, GELU): a run killed at a
+/// checkpoint resumes to the uninterrupted run's losses, its saved config names the positions, and
+/// a longer run of it learns (its loss falls).
+#[test]
+fn a_rotary_pre_ln_run_resumes_to_the_same_losses_and_learns() {
+    let _guard = crate::exclusive();
+    let dir = common::scratch("cli-rope");
+    let config = write_config(&dir);
+    let rope = [
+        "--set",
+        "model.positions=\"rope\"",
+        "--set",
+        "model.pre_ln=true",
+        "--set",
+        "model.gelu=true",
+    ];
+    let whole = dir.join("whole");
+    succeeded(&pretrain(&config, &whole, &rope, None));
+    let expected = read_losses(&whole.join("metrics.csv")).unwrap();
+    assert_eq!(expected.len(), 12);
+    let saved = std::fs::read_to_string(whole.join("config.toml")).unwrap();
+    assert!(saved.contains("positions = \"rope\""), "{saved}");
+
+    let killed = dir.join("killed");
+    assert!(
+        !pretrain(&config, &killed, &rope, Some("checkpoint-renamed@8"))
+            .status
+            .success()
+    );
+    succeeded(&pretrain(
+        &config,
+        &killed,
+        &[&["--resume"], &rope[..]].concat(),
+        None,
+    ));
+    assert_eq!(read_losses(&killed.join("metrics.csv")).unwrap(), expected);
+
+    let longer = dir.join("longer");
+    let steps = [&rope[..], &["--set", "train.steps=80"]].concat();
+    succeeded(&pretrain(&config, &longer, &steps, None));
+    let losses = read_losses(&longer.join("metrics.csv")).unwrap();
+    let mean = |range: std::ops::Range<usize>| {
+        losses[range.clone()].iter().map(|(_, l)| l).sum::<f64>() / range.len() as f64
+    };
+    assert!(mean(60..80) < mean(0..10) - 1.0, "{losses:?}");
+
+    let refused = pretrain(
+        &config,
+        &dir.join("bad"),
+        &[
+            "--set",
+            "model.positions=\"rope\"",
+            "--set",
+            "model.n_heads=64",
+        ],
+        None,
+    );
+    let stderr = common::stderr(&refused);
+    assert!(stderr.contains("model.positions"), "{stderr}");
+}
