@@ -277,6 +277,8 @@ pub struct SequenceStream {
     starts: Vec<PackPosition>,
     /// This epoch's order of `starts`.
     sequence_order: Vec<usize>,
+    /// The epoch the three lists above were made for.
+    planned: Option<u64>,
 }
 
 impl SequenceStream {
@@ -289,6 +291,7 @@ impl SequenceStream {
             document_order: Vec::new(),
             starts: Vec::new(),
             sequence_order: Vec::new(),
+            planned: None,
         }
     }
 
@@ -315,6 +318,7 @@ impl SequenceStream {
             self.starts.push(start);
         }
         self.sequence_order = permutation(self.starts.len(), seed, epoch, u64::MAX - 1, shuffle);
+        self.planned = Some(epoch);
         Ok(())
     }
 
@@ -360,7 +364,7 @@ impl SequenceStream {
     /// The next sequence of this epoch, or `None` once the epoch is exhausted (the position then
     /// moves to the start of the next epoch).
     pub fn next_sequence(&mut self) -> Result<Option<Vec<u32>>> {
-        if self.documents.is_none() {
+        if self.planned != Some(self.position.epoch) {
             self.plan_epoch()?;
         }
         let Some(&index) = self.sequence_order.get(self.position.sequence as usize) else {
@@ -368,7 +372,6 @@ impl SequenceStream {
                 epoch: self.position.epoch + 1,
                 sequence: 0,
             };
-            self.plan_epoch()?;
             return Ok(None);
         };
         let mut at = self.starts[index];

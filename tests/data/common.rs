@@ -8,9 +8,10 @@ use cloze::data::corpus::ReadOptions;
 use cloze::data::prepare::{ShardOptions, write_shards};
 use cloze::data::tokenizer::{TokenizerConfig, train_tokenizer};
 
+/// A tokenizer and the shards written with it, from some of the shipped corpora.
 pub struct Fixture {
+    pub inputs: Vec<PathBuf>,
     pub tokenizer: PathBuf,
-    /// Monolingual shards of Korean UI text and the English Bible.
     pub shards: PathBuf,
 }
 
@@ -20,88 +21,65 @@ pub fn data(name: &str) -> PathBuf {
         .join(name)
 }
 
+/// Trains a tokenizer on `inputs` and writes shards with it, in this process with all cores, in
+/// a directory of this test binary's own (binaries run in parallel by nextest do not collide).
+fn build(
+    name: &str,
+    inputs: &[&str],
+    config: &TokenizerConfig,
+    valid_fraction: f64,
+    rows_per_shard: usize,
+) -> Fixture {
+    let dir =
+        Path::new(env!("CARGO_TARGET_TMPDIR")).join(format!("{name}-{}", env!("CARGO_CRATE_NAME")));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    let inputs: Vec<PathBuf> = inputs.iter().map(|name| data(name)).collect();
+    let tokenizer = dir.join("tokenizer.json");
+    train_tokenizer(&inputs, &ReadOptions::default(), config, &tokenizer)
+        .expect("tokenizer training");
+    let shards = dir.join("shards");
+    write_shards(&ShardOptions {
+        tokenizer: tokenizer.clone(),
+        inputs: inputs.clone(),
+        valid_inputs: Vec::new(),
+        out: shards.clone(),
+        read: ReadOptions::default(),
+        pair_columns: None,
+        valid_fraction,
+        seed: 0,
+        rows_per_shard,
+        overwrite: false,
+    })
+    .expect("sharding");
+    Fixture {
+        inputs,
+        tokenizer,
+        shards,
+    }
+}
+
+/// Monolingual shards of Korean UI text and the English Bible, default tokenizer settings.
 pub fn fixture() -> &'static Fixture {
     static FIXTURE: OnceLock<Fixture> = OnceLock::new();
     FIXTURE.get_or_init(|| {
-        // One fixture per test binary, so that binaries run in parallel (nextest) do not collide.
-        let dir = Path::new(env!("CARGO_TARGET_TMPDIR"))
-            .join(format!("fixture-{}", env!("CARGO_CRATE_NAME")));
-        let _ = std::fs::remove_dir_all(&dir);
-        std::fs::create_dir_all(&dir).unwrap();
-        let inputs = vec![data("ko.ui-docs.txt.gz"), data("en.bible-web.txt.gz")];
-        let tokenizer = dir.join("tokenizer.json");
-        train_tokenizer(
-            &inputs,
-            &ReadOptions::default(),
-            &TokenizerConfig::default(),
-            &tokenizer,
-        )
-        .expect("tokenizer training");
-        let shards = dir.join("shards");
-        write_shards(&ShardOptions {
-            tokenizer: tokenizer.clone(),
-            inputs,
-            valid_inputs: Vec::new(),
-            out: shards.clone(),
-            read: ReadOptions::default(),
-            pair_columns: None,
-            valid_fraction: 0.05,
-            seed: 0,
-            rows_per_shard: 5000,
-            overwrite: false,
-        })
-        .expect("sharding");
-        Fixture { tokenizer, shards }
+        let inputs = ["ko.ui-docs.txt.gz", "en.bible-web.txt.gz"];
+        build("fixture", &inputs, &TokenizerConfig::default(), 0.05, 5000)
     })
 }
 
-/// The quickstart pipeline's tokenizer and shards (its `[tokenizer]` and `[shard]` settings on
-/// the three shipped corpora), built in this process with all cores.
-pub struct QuickstartFixture {
-    pub dir: PathBuf,
-    pub inputs: Vec<PathBuf>,
-    pub tokenizer: PathBuf,
-    pub shards: PathBuf,
-}
-
-pub fn quickstart_fixture() -> &'static QuickstartFixture {
-    static FIXTURE: OnceLock<QuickstartFixture> = OnceLock::new();
+/// The quickstart pipeline's tokenizer and shards: its `[tokenizer]` and `[shard]` settings on
+/// the three shipped corpora.
+pub fn quickstart_fixture() -> &'static Fixture {
+    static FIXTURE: OnceLock<Fixture> = OnceLock::new();
     FIXTURE.get_or_init(|| {
-        let dir = Path::new(env!("CARGO_TARGET_TMPDIR"))
-            .join(format!("quickstart-fixture-{}", env!("CARGO_CRATE_NAME")));
-        let _ = std::fs::remove_dir_all(&dir);
-        std::fs::create_dir_all(&dir).unwrap();
-        let inputs: Vec<PathBuf> = ["ko.ui-docs.txt.gz", "en.bible-web.txt.gz", "en.sotu.txt.gz"]
-            .map(data)
-            .to_vec();
-        let tokenizer = dir.join("tokenizer.json");
+        let inputs = ["ko.ui-docs.txt.gz", "en.bible-web.txt.gz", "en.sotu.txt.gz"];
         let config = TokenizerConfig {
             vocab_size: 2048,
             lowercase: true,
             ..TokenizerConfig::default()
         };
-        train_tokenizer(&inputs, &ReadOptions::default(), &config, &tokenizer)
-            .expect("tokenizer training");
-        let shards = dir.join("shards");
-        write_shards(&ShardOptions {
-            tokenizer: tokenizer.clone(),
-            inputs: inputs.clone(),
-            valid_inputs: Vec::new(),
-            out: shards.clone(),
-            read: ReadOptions::default(),
-            pair_columns: None,
-            valid_fraction: 0.01,
-            seed: 0,
-            rows_per_shard: 100_000,
-            overwrite: false,
-        })
-        .expect("sharding");
-        QuickstartFixture {
-            dir,
-            inputs,
-            tokenizer,
-            shards,
-        }
+        build("quickstart-fixture", &inputs, &config, 0.01, 100_000)
     })
 }
 
