@@ -30,6 +30,25 @@ pub(crate) fn deterministic_columns(run: &Path) -> Vec<String> {
         .collect()
 }
 
+/// Whether two `deterministic_columns` tables are the same run: identical text on flex, whose
+/// promise is bit for bit; on LibTorch, whose CPU reductions change the last digits of a loss from
+/// one process to another now and then (README, "Reproducibility"), every figure within 1e-5
+/// relative of the other.
+pub(crate) fn same_run(a: &[String], b: &[String]) -> bool {
+    if crate::test_device() == "flex" {
+        return a == b;
+    }
+    let close = |x: &str, y: &str| match (x.parse::<f64>(), y.parse::<f64>()) {
+        (Ok(x), Ok(y)) => (x - y).abs() <= 1e-5 * x.abs().max(y.abs()).max(1e-12),
+        _ => x == y,
+    };
+    a.len() == b.len()
+        && a.iter().zip(b).all(|(x, y)| {
+            let (x, y): (Vec<&str>, Vec<&str>) = (x.split(',').collect(), y.split(',').collect());
+            x.len() == y.len() && x.iter().zip(&y).all(|(p, q)| close(p, q))
+        })
+}
+
 /// The last step in metrics.csv.
 fn logged_steps(run: &Path) -> u64 {
     std::fs::read_to_string(run.join("metrics.csv"))
@@ -165,7 +184,11 @@ fn kill_9_at_twenty_random_moments_then_resume_gives_the_uninterrupted_run() {
         &[&["--resume"], &settings[..]].concat(),
         None,
     ));
-    assert_eq!(deterministic_columns(&killed), expected);
+    let resumed = deterministic_columns(&killed);
+    assert!(
+        same_run(&resumed, &expected),
+        "the resumed run:\n{resumed:#?}\nthe uninterrupted run:\n{expected:#?}"
+    );
     assert_checkpoints_load(&killed);
     assert_eq!(hidden_entries(&killed), Vec::<PathBuf>::new());
 }
@@ -196,7 +219,10 @@ fn a_full_disk_while_checkpointing_keeps_the_previous_checkpoint() {
     assert_checkpoints_load(&run);
 
     succeeded(&pretrain(&config, &run, &["--resume"], None));
-    assert_eq!(deterministic_columns(&run), deterministic_columns(&whole));
+    assert!(same_run(
+        &deterministic_columns(&run),
+        &deterministic_columns(&whole)
+    ));
 }
 
 #[test]

@@ -1,12 +1,13 @@
 //! The quickstart pipeline, shortened to a few steps, run twice from nothing in two fresh
 //! directories: every file it writes is the same bytes (`metrics.csv` but its `tokens_per_s`
-//! column, a wall-clock figure), on the test device.
+//! column, a wall-clock figure) on flex; on LibTorch the data files are, and the metrics agree as
+//! the README promises there.
 
 use std::path::Path;
 use std::process::Command;
 
 use crate::common;
-use crate::faults::deterministic_columns;
+use crate::faults::{deterministic_columns, same_run};
 use crate::pretrain_cli::succeeded;
 
 fn run_quickstart(dir: &Path) {
@@ -38,20 +39,28 @@ fn the_quickstart_run_twice_from_nothing_writes_the_same_files() {
         run_quickstart(dir);
     }
     let work = |dir: &Path| dir.join("work/quickstart");
-    for file in [
+    let mut files = vec![
         "tokenizer.json",
         "shards/manifest.json",
         "shards/train/shard-00000.arrow",
-        "run/checkpoints/step-0000003/model.bpk",
-        "run/checkpoints/step-0000006/model.bpk",
-        "run/checkpoints/step-0000006/optimizer.bpk",
-        "run/eval.json",
-    ] {
+    ];
+    if crate::test_device() == "flex" {
+        files.extend([
+            "run/checkpoints/step-0000003/model.bpk",
+            "run/checkpoints/step-0000006/model.bpk",
+            "run/checkpoints/step-0000006/optimizer.bpk",
+            "run/eval.json",
+        ]);
+    }
+    for file in files {
         let a = std::fs::read(work(&dirs[0]).join(file)).unwrap();
         let b = std::fs::read(work(&dirs[1]).join(file)).unwrap();
         assert!(a == b, "{file} differs between two runs");
     }
     let metrics = deterministic_columns(&work(&dirs[0]).join("run"));
     assert_eq!(metrics.len(), 7);
-    assert_eq!(metrics, deterministic_columns(&work(&dirs[1]).join("run")));
+    assert!(same_run(
+        &metrics,
+        &deterministic_columns(&work(&dirs[1]).join("run"))
+    ));
 }
