@@ -49,6 +49,49 @@ pub(crate) fn same_run(a: &[String], b: &[String]) -> bool {
         })
 }
 
+/// Whether two runs' `(step, loss)` columns are the same run, as [`same_run`] judges.
+pub(crate) fn same_losses(a: &[(u64, f64)], b: &[(u64, f64)]) -> bool {
+    let rows =
+        |l: &[(u64, f64)]| -> Vec<String> { l.iter().map(|(s, x)| format!("{s},{x}")).collect() };
+    same_run(&rows(a), &rows(b))
+}
+
+/// Threads that keep every core busy until dropped: the promise of a repeated run holds whatever
+/// else runs on the machine, so the kill test runs its processes against this competition.
+struct BusyCores {
+    stop: std::sync::Arc<std::sync::atomic::AtomicBool>,
+    threads: Vec<std::thread::JoinHandle<u64>>,
+}
+
+impl BusyCores {
+    fn start() -> Self {
+        let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let cores = std::thread::available_parallelism().map_or(2, |n| n.get());
+        let threads = (0..cores)
+            .map(|_| {
+                let stop = stop.clone();
+                std::thread::spawn(move || {
+                    let mut spins = 0u64;
+                    while !stop.load(std::sync::atomic::Ordering::Relaxed) {
+                        spins = std::hint::black_box(spins.wrapping_add(1));
+                    }
+                    spins
+                })
+            })
+            .collect();
+        Self { stop, threads }
+    }
+}
+
+impl Drop for BusyCores {
+    fn drop(&mut self) {
+        self.stop.store(true, std::sync::atomic::Ordering::Relaxed);
+        for thread in self.threads.drain(..) {
+            let _ = thread.join();
+        }
+    }
+}
+
 /// The last step in metrics.csv.
 fn logged_steps(run: &Path) -> u64 {
     std::fs::read_to_string(run.join("metrics.csv"))
@@ -104,6 +147,7 @@ fn assert_checkpoints_load(run: &Path) {
 #[test]
 fn kill_9_at_twenty_random_moments_then_resume_gives_the_uninterrupted_run() {
     let _guard = crate::exclusive();
+    let _load = BusyCores::start();
     let dir = common::scratch("faults-kill");
     let config = write_config(&dir);
     let settings = [

@@ -134,7 +134,7 @@ fn finetuning_resumes_after_a_crash_and_its_checkpoint_translates() {
     let hypotheses = std::fs::read_to_string(whole.join("valid.hyp")).unwrap();
     assert_eq!(hypotheses.lines().count(), 1000);
 
-    // Killed while writing the step-4 checkpoint, then resumed: the same losses, bit for bit.
+    // Killed while writing the step-4 checkpoint, then resumed: the same losses (bit for bit on flex).
     let killed = dir.join("killed");
     assert!(
         !finetune(&config, &killed, &[], Some("checkpoint-write@4"))
@@ -142,7 +142,11 @@ fn finetuning_resumes_after_a_crash_and_its_checkpoint_translates() {
             .success()
     );
     crate::pretrain_cli::succeeded(&finetune(&config, &killed, &["--resume"], None));
-    assert_eq!(read_losses(&killed.join("metrics.csv")).unwrap(), expected);
+    let resumed = read_losses(&killed.join("metrics.csv")).unwrap();
+    assert!(
+        crate::faults::same_losses(&resumed, &expected),
+        "{resumed:?}\n{expected:?}"
+    );
 
     // Translating: one line out per line in, from arguments or a file; a source longer than
     // the model takes is cut, with a warning naming its line.
