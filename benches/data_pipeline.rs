@@ -10,7 +10,8 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use cloze::data::corpus::ReadOptions;
-use cloze::data::loader::{Loader, LoaderConfig, LoaderPosition, ShardSet};
+use cloze::data::loader::{Loader, LoaderConfig, ShardSet};
+use cloze::data::position::LoaderPosition;
 use cloze::data::prepare::{ShardOptions, write_shards};
 use cloze::data::tokenizer::{TokenizerConfig, train_tokenizer};
 

@@ -10,7 +10,8 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use anyhow::Result;
-use cloze::data::loader::{Loader, LoaderConfig, LoaderPosition, ShardSet};
+use cloze::data::loader::{Loader, LoaderConfig, ShardSet};
+use cloze::data::position::LoaderPosition;
 use cloze::data::tokenizer::ClozeTokenizer;
 use cloze::device::DeviceChoice;
 use cloze::eval::mlm::{MlmEvalOptions, evaluate_mlm};

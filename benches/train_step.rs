@@ -11,7 +11,8 @@ use std::sync::Arc;
 
 use anyhow::{Context, Result};
 use cloze::data::batch::MaskedBatch;
-use cloze::data::loader::{Loader, LoaderConfig, LoaderPosition, ShardSet};
+use cloze::data::loader::{Loader, LoaderConfig, ShardSet};
+use cloze::data::position::LoaderPosition;
 use cloze::device::DeviceChoice;
 
 #[path = "common/corpus_shards.rs"]

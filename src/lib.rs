@@ -1,6 +1,7 @@
 //! cloze: pretrain a Transformer encoder with masked-language modelling and reuse it for
 //! translation. The binary's subcommands are thin wrappers over this library.
 
+pub mod batcher;
 pub mod config;
 pub mod data;
 pub mod device;

@@ -2,8 +2,8 @@
 
 use serde::Serialize;
 
-use crate::data::loader::LoaderPosition;
 use crate::data::masking::{IGNORE_LABEL, MaskedSequence, Replacement};
+use crate::data::position::LoaderPosition;
 use crate::data::tokenizer::{PAD_ID, VocabInfo};
 
 /// `batch_size` sequences of `seq_len` positions; shorter sequences are padded with `[PAD]`.

@@ -18,24 +18,13 @@ use anyhow::{Context, Result, bail};
 use rand::SeedableRng;
 use rand::seq::SliceRandom;
 use rand_chacha::ChaCha8Rng;
-use serde::{Deserialize, Serialize};
 
 use crate::data::batch::MaskedBatch;
 use crate::data::manifest::{Manifest, ShardEntry, ShardKind};
 use crate::data::masking::{MaskingConfig, mask_sequence, sequence_rng};
+use crate::data::position::LoaderPosition;
 use crate::data::shard::{ShardRows, read_shard};
 use crate::data::tokenizer::{CLS_ID, ClozeTokenizer, SEP_ID, VocabInfo};
-
-/// Where the sequence stream stands; saved with a checkpoint and restored to continue exactly.
-/// (A position written before the stream was mixed also named a shard, a document, a row and an
-/// offset; it does not read as this one.)
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct LoaderPosition {
-    pub epoch: u64,
-    /// Sequences this worker has produced in this epoch.
-    pub sequence: u64,
-}
 
 /// A point in the epoch's document order: the next token to pack.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]

@@ -125,3 +125,10 @@ impl Manifest {
             .map_or(0, |s| s.iter().map(|e| e.tokens).sum())
     }
 }
+
+/// The sha256 of a shard directory's manifest.json: a run refuses to resume on other data.
+pub fn manifest_sha256(shards: &Path) -> Result<String> {
+    let path = shards.join(MANIFEST_FILE);
+    let bytes = std::fs::read(&path).with_context(|| format!("cannot read {}", path.display()))?;
+    Ok(crate::data::tokenizer::sha256_hex(&bytes))
+}

@@ -7,6 +7,7 @@ pub mod loader;
 pub mod manifest;
 pub mod masking;
 pub mod pairs;
+pub mod position;
 pub mod prepare;
 pub mod shard;
 pub mod tokenizer;

@@ -9,11 +9,12 @@ use anyhow::{Result, bail};
 use burn::prelude::*;
 use serde::Serialize;
 
-use crate::data::loader::{Loader, LoaderConfig, LoaderPosition, ShardSet};
+use crate::batcher::mlm_input;
+use crate::data::loader::{Loader, LoaderConfig, ShardSet};
 use crate::data::masking::Replacement;
+use crate::data::position::LoaderPosition;
 use crate::eval::script::Script;
 use crate::model::mlm::MlmModel;
-use crate::train::step::batch_input;
 
 /// A prediction counts for top-k accuracy when fewer than k logits are strictly above the target's.
 const TOP_K: u32 = 5;
@@ -273,7 +274,7 @@ pub fn evaluate_mlm(
         let batch = batch?;
         evaluation.batches += 1;
         evaluation.tokens += batch.tokens() as u64;
-        let input = batch_input(&batch, &device);
+        let input = mlm_input(&batch, &device);
         let targets = input.targets.clone();
         let logits = model.logits(input.ids, input.padding, input.positions);
         let (ranks, losses) = target_ranks_and_losses(logits, targets)?;

@@ -8,6 +8,7 @@ use std::path::{Path, PathBuf};
 use anyhow::{Result, bail};
 use serde::{Deserialize, Serialize};
 
+use crate::data::manifest::MANIFEST_FILE;
 use crate::device::DeviceChoice;
 use crate::eval::checkpoint_mlm::{
     MlmEvalData, MlmEvalOutcome, MlmEvalRequest, evaluate_checkpoint,
@@ -109,7 +110,7 @@ pub fn plan(stage: &EvalStage, pretrain: &PretrainConfig) -> Result<EvalPlan> {
         &[
             ("checkpoint state", &checkpoint.join(STATE_FILE)),
             ("checkpoint model", &checkpoint.join(MODEL_FILE)),
-            ("shards manifest", &shards.join("manifest.json")),
+            ("shards manifest", &shards.join(MANIFEST_FILE)),
         ],
     )?;
     Ok(EvalPlan {

@@ -22,7 +22,7 @@ use std::path::{Path, PathBuf};
 
 use anyhow::{Context, Result};
 
-use crate::data::manifest::Manifest;
+use crate::data::manifest::{MANIFEST_FILE, Manifest};
 use crate::pipeline::stamp::{Stamp, stamp_path};
 use crate::train::checkpoint::{
     CHECKPOINTS_DIR, MODEL_FILE, STATE_FILE, latest_state, resolve_checkpoint,
@@ -153,7 +153,7 @@ pub fn pretrain_stamp(config: &PretrainConfig) -> Result<Stamp> {
     let manifest =
         Manifest::load(shards).with_context(|| format!("data.shards = {}", shards.display()))?;
     let mut inputs: Vec<(&str, PathBuf)> = vec![
-        ("shards manifest", shards.join("manifest.json")),
+        ("shards manifest", shards.join(MANIFEST_FILE)),
         ("tokenizer", manifest.tokenizer_path(shards)),
     ];
     if let Some(init) = &config.init {
@@ -169,7 +169,7 @@ pub fn pretrain_stamp(config: &PretrainConfig) -> Result<Stamp> {
 /// The stamp of a fine-tuning stage: its config, the pair shards' manifest and the pretrained
 /// checkpoint it starts from (or takes its architecture from).
 pub fn finetune_stamp(config: &FinetuneConfig) -> Result<Stamp> {
-    let manifest = config.data.shards.join("manifest.json");
+    let manifest = config.data.shards.join(MANIFEST_FILE);
     let mut inputs: Vec<(&str, PathBuf)> = vec![("pairs manifest", manifest)];
     if let Some(pretrained) = &config.model.pretrained {
         let checkpoint = resolve_checkpoint(pretrained)

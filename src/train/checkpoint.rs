@@ -87,13 +87,44 @@ pub fn save_checkpoint<M: Module>(
         .with_context(|| format!("cannot move {} into place", path.display()))?;
     crate::fault::point("checkpoint-renamed", state.step);
     fsutil::write_atomic(&dir.join(LATEST), name.as_bytes())?;
-    for old in checkpoints(dir)?.into_iter().rev().skip(keep.max(1)) {
-        if let Err(e) = remove_checkpoint(&old) {
+    prune_checkpoints(dir, keep, state.step)?;
+    Ok(path)
+}
+
+/// The checkpoints to delete so that the newest `keep` (at least one) remain: all but the last
+/// `keep` of `found`, which is sorted oldest first.
+pub fn checkpoints_to_prune(found: &[PathBuf], keep: usize) -> &[PathBuf] {
+    &found[..found.len().saturating_sub(keep.max(1))]
+}
+
+/// Removes the checkpoints of `dir` that [`checkpoints_to_prune`] names, oldest first; one that
+/// cannot be removed is left with a warning. `step` is the step just saved (for fault injection).
+fn prune_checkpoints(dir: &Path, keep: usize, step: u64) -> Result<()> {
+    for old in checkpoints_to_prune(&checkpoints(dir)?, keep) {
+        if let Err(e) = remove_checkpoint(old) {
             tracing::warn!("cannot remove the old checkpoint {}: {e:#}", old.display());
         }
-        crate::fault::point("checkpoint-pruned", state.step);
+        crate::fault::point("checkpoint-pruned", step);
     }
-    Ok(path)
+    Ok(())
+}
+
+/// The order in which to try the checkpoints of a directory: the one `latest` names first (it
+/// may be missing or damaged: then the next one is tried), then the others newest first.
+/// `found` is sorted oldest first.
+pub fn load_order(found: &[PathBuf], latest: Option<PathBuf>) -> Vec<PathBuf> {
+    let mut order: Vec<PathBuf> = found.iter().rev().cloned().collect();
+    if let Some(latest) = latest {
+        order.retain(|c| c != &latest);
+        order.insert(0, latest);
+    }
+    order
+}
+
+/// The checkpoint that `dir/latest` names, if the file reads.
+fn named_latest(dir: &Path) -> Option<PathBuf> {
+    let name = std::fs::read_to_string(dir.join(LATEST)).ok()?;
+    Some(dir.join(name.trim()))
 }
 
 /// Writes the optimizer state with its tensors sorted by name. burn lists them in the order of a
@@ -248,13 +279,7 @@ pub fn load_latest<M: Module>(
         return Ok(None);
     }
     remove_incomplete(dir);
-    let mut candidates = checkpoints(dir)?;
-    candidates.reverse();
-    if let Ok(name) = std::fs::read_to_string(dir.join(LATEST)) {
-        let latest = dir.join(name.trim());
-        candidates.retain(|c| c != &latest);
-        candidates.insert(0, latest);
-    }
+    let candidates = load_order(&checkpoints(dir)?, named_latest(dir));
     if candidates.is_empty() {
         return Ok(None);
     }
@@ -310,13 +335,65 @@ pub fn resolve_checkpoint(path: &Path) -> Result<PathBuf> {
 /// The training state of the newest checkpoint of `dir` whose state.json reads, without loading
 /// any tensor: what a run checks before resuming.
 pub fn latest_state(dir: &Path) -> Option<TrainingState> {
-    let mut candidates = checkpoints(dir).ok()?;
-    candidates.reverse();
-    if let Ok(name) = std::fs::read_to_string(dir.join(LATEST)) {
-        candidates.insert(0, dir.join(name.trim()));
-    }
+    let candidates = load_order(&checkpoints(dir).ok()?, named_latest(dir));
     candidates.iter().find_map(|c| {
         let text = std::fs::read_to_string(c.join(STATE_FILE)).ok()?;
         serde_json::from_str(&text).ok()
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn paths(names: &[&str]) -> Vec<PathBuf> {
+        names.iter().map(|n| Path::new("ckpt").join(n)).collect()
+    }
+
+    #[test]
+    fn pruning_keeps_the_newest_and_never_the_last_one() {
+        let found = paths(&["step-0000004", "step-0000008", "step-0000012"]);
+        assert_eq!(
+            checkpoints_to_prune(&found, 2),
+            &paths(&["step-0000004"])[..]
+        );
+        assert_eq!(
+            checkpoints_to_prune(&found, 1),
+            &paths(&["step-0000004", "step-0000008"])[..]
+        );
+        assert_eq!(
+            checkpoints_to_prune(&found, 0),
+            checkpoints_to_prune(&found, 1)
+        );
+        assert!(checkpoints_to_prune(&found, 3).is_empty());
+        assert!(checkpoints_to_prune(&found, 10).is_empty());
+        assert!(checkpoints_to_prune(&[], 2).is_empty());
+    }
+
+    #[test]
+    fn loading_tries_latest_first_then_the_others_newest_first() {
+        let found = paths(&["step-0000004", "step-0000008", "step-0000012"]);
+        // No `latest` file: newest first.
+        assert_eq!(
+            load_order(&found, None),
+            paths(&["step-0000012", "step-0000008", "step-0000004"])
+        );
+        // `latest` names an older checkpoint (a newer one was renamed into place, then the run
+        // died before `latest` moved): it is still tried first.
+        assert_eq!(
+            load_order(&found, Some(Path::new("ckpt").join("step-0000008"))),
+            paths(&["step-0000008", "step-0000012", "step-0000004"])
+        );
+        // `latest` names a checkpoint that is gone: tried first (it fails), then the rest.
+        assert_eq!(
+            load_order(&found, Some(Path::new("ckpt").join("step-0000016"))),
+            paths(&[
+                "step-0000016",
+                "step-0000012",
+                "step-0000008",
+                "step-0000004"
+            ])
+        );
+        assert!(load_order(&[], None).is_empty());
+    }
 }

@@ -10,22 +10,20 @@ use anyhow::{Context, Result, bail, ensure};
 use burn::module::{Module, ModuleVisitor, Param};
 use burn::optim::{GradientsAccumulator, GradientsParams};
 use burn::prelude::*;
-use serde::{Deserialize, Serialize};
+use serde::Serialize;
 
+use crate::batcher::translation_input;
 use crate::data::pairs::{PairBatch, PairLoaderConfig, PairPosition, PairSet, PairStream};
-use crate::data::tokenizer::{BOS_ID, ClozeTokenizer, EOS_ID, PAD_ID};
+use crate::data::tokenizer::ClozeTokenizer;
 use crate::device::DeviceChoice;
 use crate::eval::bleu::{corpus_bleu, corpus_chrf};
-use crate::model::config::EncoderConfig;
-use crate::model::search::{SearchConfig, beam_search, source_batch};
-use crate::model::seq2seq::{Seq2Seq, TranslationInput};
-use crate::train::checkpoint::{CHECKPOINTS_DIR, latest_state};
-use crate::train::finetune_config::{EncoderInit, FinetuneConfig};
+use crate::model::search::{SearchConfig, beam_search};
+use crate::model::seq2seq::Seq2Seq;
+use crate::train::finetune_config::{EncoderInit, FinetuneConfig, TranslationModelConfig};
 use crate::train::metrics::ValidMetrics;
-use crate::train::pretrain::manifest_sha256;
 use crate::train::run::{
-    BatchStream, CONFIG_FILE, RunIdentity, RunOptions, TrainingTask, check_run_directory,
-    run_training,
+    BatchStream, CONFIG_FILE, RunIdentity, RunOptions, TrainingTask, check_resume_shards,
+    check_run_directory, run_training,
 };
 use crate::train::step::{StepGradients, StepReport};
 use crate::train::trained::TrainedModel;
@@ -35,15 +33,6 @@ pub const EVALUATION_FILE: &str = "valid.json";
 /// The dev translations of the final model, one per line, beside `valid.ref`.
 pub const HYPOTHESES_FILE: &str = "valid.hyp";
 pub const REFERENCES_FILE: &str = "valid.ref";
-
-/// What a translation checkpoint records as its config: the fine-tuning config and the resolved
-/// architecture, so that `cloze translate` can rebuild the model.
-#[derive(Clone, Debug, Serialize, Deserialize)]
-pub struct TranslationModelConfig {
-    pub finetune: FinetuneConfig,
-    pub encoder: EncoderConfig,
-    pub decoder_layers: usize,
-}
 
 #[derive(Clone, Debug)]
 pub struct FinetuneOptions {
@@ -74,38 +63,6 @@ pub struct FinetuneOutcome {
     pub valid: Option<TranslationEvaluation>,
     pub tokens_per_s: f64,
     pub seconds: f64,
-}
-
-/// The tensors of a batch of pairs: `[CLS] source [SEP]`, decoder input `[BOS] target`, target
-/// `target [EOS]`, padded.
-pub fn translation_input(batch: &PairBatch, device: &Device) -> TranslationInput {
-    let (source, source_padding) = source_batch(&batch.sources, device);
-    let len = batch.targets.iter().map(Vec::len).max().unwrap_or(0) + 1;
-    let rows = batch.targets.len();
-    let (mut input, mut target, mut padding) = (
-        Vec::with_capacity(rows * len),
-        Vec::with_capacity(rows * len),
-        Vec::with_capacity(rows * len),
-    );
-    for t in &batch.targets {
-        let pad = len - t.len() - 1;
-        input.push(i64::from(BOS_ID));
-        input.extend(t.iter().map(|&i| i64::from(i)));
-        input.extend(std::iter::repeat_n(i64::from(PAD_ID), pad));
-        target.extend(t.iter().map(|&i| i64::from(i)));
-        target.push(i64::from(EOS_ID));
-        target.extend(std::iter::repeat_n(i64::from(PAD_ID), pad));
-        padding.extend(std::iter::repeat_n(false, t.len() + 1));
-        padding.extend(std::iter::repeat_n(true, pad));
-    }
-    let shape = [rows, len];
-    TranslationInput {
-        source,
-        source_padding,
-        decoder_input: Tensor::from_data(TensorData::new(input, shape), device),
-        target: Tensor::from_data(TensorData::new(target, shape), device),
-        target_padding: Tensor::from_data(TensorData::new(padding, shape), device),
-    }
 }
 
 /// Drops the gradients of every parameter of a module: how the encoder is kept frozen.
@@ -366,17 +323,7 @@ pub fn finetune(config: &FinetuneConfig, options: &FinetuneOptions) -> Result<Fi
             None
         }
     };
-    let manifest_sha256 = manifest_sha256(&config.data.shards)?;
-    if options.resume
-        && let Some(state) = latest_state(&run_dir.join(CHECKPOINTS_DIR))
-        && state.manifest_sha256 != manifest_sha256
-    {
-        bail!(
-            "cannot resume {}: the shards in {} were rewritten since its checkpoint",
-            run_dir.display(),
-            config.data.shards.display()
-        );
-    }
+    let manifest_sha256 = check_resume_shards(run_dir, &config.data.shards, options.resume)?;
     device.seed(t.seed);
     let model = match pretrained {
         Some(encoder) => Seq2Seq::with_encoder(

@@ -6,6 +6,7 @@ use std::path::PathBuf;
 use anyhow::{Result, bail};
 use serde::{Deserialize, Serialize};
 
+use crate::model::config::EncoderConfig;
 use crate::train::config::{ModelSection, TrainSection, differing};
 
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
@@ -156,4 +157,13 @@ impl FinetuneConfig {
         conflicts.extend(self.train.resume_conflicts(&saved.train));
         conflicts
     }
+}
+
+/// What a translation checkpoint records as its config: the fine-tuning config and the resolved
+/// architecture, so that `cloze translate` can rebuild the model.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct TranslationModelConfig {
+    pub finetune: FinetuneConfig,
+    pub encoder: EncoderConfig,
+    pub decoder_layers: usize,
 }

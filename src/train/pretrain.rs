@@ -7,22 +7,20 @@ use std::sync::atomic::AtomicBool;
 
 use anyhow::{Context, Result, bail};
 use burn::prelude::*;
-use sha2::Digest;
 
 use crate::data::batch::MaskedBatch;
-use crate::data::loader::{Loader, LoaderConfig, LoaderPosition, ShardSet};
+use crate::data::loader::{Loader, LoaderConfig, ShardSet};
+use crate::data::position::LoaderPosition;
 use crate::data::tokenizer::sha256_hex;
 use crate::device::DeviceChoice;
 use crate::eval::mlm::{MlmEvalOptions, MlmEvaluation, evaluate_mlm, most_frequent_token};
 use crate::model::mlm::MlmModel;
-use crate::train::checkpoint::{
-    CHECKPOINTS_DIR, TrainingState, latest_state, read_state, resolve_checkpoint,
-};
+use crate::train::checkpoint::{TrainingState, read_state, resolve_checkpoint};
 use crate::train::config::{ModelSection, PretrainConfig};
 use crate::train::metrics::ValidMetrics;
 use crate::train::run::{
-    BatchStream, CONFIG_FILE, RunIdentity, RunOptions, TrainingTask, check_run_directory,
-    run_training,
+    BatchStream, CONFIG_FILE, RunIdentity, RunOptions, TrainingTask, check_resume_shards,
+    check_run_directory, run_training,
 };
 use crate::train::step::{StepGradients, compute_gradients};
 use crate::train::trained::load_weights;
@@ -126,13 +124,6 @@ impl TrainingTask for MlmTask {
     }
 }
 
-/// The sha256 of a shard directory's manifest.json: a run refuses to resume on other data.
-pub fn manifest_sha256(shards: &Path) -> Result<String> {
-    let path = shards.join("manifest.json");
-    let bytes = std::fs::read(&path).with_context(|| format!("cannot read {}", path.display()))?;
-    Ok(hex::encode(sha2::Sha256::digest(bytes)))
-}
-
 /// The configuration with the `[model]` table of its `init` checkpoint (but for the dropout), and
 /// that checkpoint with its state; the configuration as it is without `init`.
 pub fn with_init_model(
@@ -192,20 +183,7 @@ pub fn pretrain(config: &PretrainConfig, options: &PretrainOptions) -> Result<Pr
         );
         None
     };
-    let manifest_sha256 = manifest_sha256(&config.data.shards)?;
-    let checkpoint_dir = run_dir.join(CHECKPOINTS_DIR);
-    if options.resume
-        && let Some(state) = latest_state(&checkpoint_dir)
-        && !state.manifest_sha256.is_empty()
-        && state.manifest_sha256 != manifest_sha256
-    {
-        bail!(
-            "cannot resume {}: the shards in {} were rewritten since its checkpoint; start a \
-             new run (another --run-dir) or remove this one",
-            run_dir.display(),
-            config.data.shards.display()
-        );
-    }
+    let manifest_sha256 = check_resume_shards(run_dir, &config.data.shards, options.resume)?;
     let vocab_size = train_set.manifest().tokenizer.vocab_size;
     let tokenizer_path = train_set.manifest().tokenizer_path(&config.data.shards);
     let tokenizer_json = std::fs::read(&tokenizer_path)

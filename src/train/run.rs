@@ -15,8 +15,9 @@ use burn::prelude::*;
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 
+use crate::data::manifest::manifest_sha256;
 use crate::train::checkpoint::{
-    CHECKPOINTS_DIR, TrainingState, has_checkpoints, load_latest, save_checkpoint,
+    CHECKPOINTS_DIR, TrainingState, has_checkpoints, latest_state, load_latest, save_checkpoint,
 };
 use crate::train::config::TrainSection;
 use crate::train::metrics::{MetricsLog, StepMetrics, ValidMetrics};
@@ -307,6 +308,31 @@ pub fn run_training<T: TrainingTask>(
     })
 }
 
+/// Whether a checkpoint trained on the shards whose manifest hashed to `recorded` may resume on
+/// shards whose manifest hashes to `current`: the same shards, or a checkpoint that recorded
+/// none (written by `cloze import hf`, which saw no shards).
+pub fn may_resume_on(recorded: &str, current: &str) -> bool {
+    recorded.is_empty() || recorded == current
+}
+
+/// The sha256 of the manifest of `shards`, after refusing to resume `run_dir` on shards other
+/// than those its newest checkpoint was trained on.
+pub fn check_resume_shards(run_dir: &Path, shards: &Path, resume: bool) -> Result<String> {
+    let current = manifest_sha256(shards)?;
+    if resume
+        && let Some(state) = latest_state(&run_dir.join(CHECKPOINTS_DIR))
+        && !may_resume_on(&state.manifest_sha256, &current)
+    {
+        bail!(
+            "cannot resume {}: the shards in {} were rewritten since its checkpoint; start a \
+             new run (another --run-dir) or remove this one",
+            run_dir.display(),
+            shards.display()
+        );
+    }
+    Ok(current)
+}
+
 /// Refuses to start over a run directory that holds checkpoints unless resuming, and to resume
 /// with settings that conflict with the saved ones (`conflicts` lists the differing keys).
 pub fn check_run_directory(run_dir: &Path, resume: bool, conflicts: &[&str]) -> Result<()> {
@@ -328,4 +354,33 @@ pub fn check_run_directory(run_dir: &Path, resume: bool, conflicts: &[&str]) -> 
         );
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_run_resumes_only_on_the_shards_it_was_trained_on() {
+        assert!(may_resume_on("abc", "abc"));
+        assert!(!may_resume_on("abc", "abd"));
+        // An imported checkpoint saw no shards: any will do.
+        assert!(may_resume_on("", "abc"));
+    }
+
+    #[test]
+    fn a_run_directory_with_checkpoints_is_resumed_or_refused() {
+        let dir = tempfile::tempdir().unwrap();
+        // Nothing there yet: starting is fine, with or without --resume.
+        check_run_directory(dir.path(), false, &[]).unwrap();
+        check_run_directory(dir.path(), true, &["train.lr"]).unwrap();
+        std::fs::create_dir_all(dir.path().join(CHECKPOINTS_DIR).join("step-0000004")).unwrap();
+        let fresh = check_run_directory(dir.path(), false, &[]).unwrap_err();
+        assert!(fresh.to_string().contains("--resume"), "{fresh}");
+        check_run_directory(dir.path(), true, &[]).unwrap();
+        let changed = check_run_directory(dir.path(), true, &["train.lr", "model.size"])
+            .unwrap_err()
+            .to_string();
+        assert!(changed.contains("train.lr, model.size differ"), "{changed}");
+    }
 }

@@ -1,29 +1,13 @@
-//! One optimisation step of masked-language modelling, and the conversion of a loader batch into
-//! the model's tensors.
+//! One optimisation step of masked-language modelling.
 
 use burn::optim::{GradientsAccumulator, GradientsParams, ModuleOptimizer};
 use burn::prelude::*;
 
+use crate::batcher::mlm_input;
 use crate::data::batch::MaskedBatch;
-use crate::model::mlm::{MlmInput, MlmModel};
+use crate::model::mlm::MlmModel;
 use crate::seed::splitmix64;
 use crate::train::optimizer::{clip_gradients, gradient_norm};
-
-/// The tensors of one batch on `device`: only the selected positions carry targets.
-pub fn batch_input(batch: &MaskedBatch, device: &Device) -> MlmInput {
-    let shape = [batch.batch_size, batch.seq_len];
-    let ids: Vec<i64> = batch.input_ids.iter().map(|&i| i64::from(i)).collect();
-    let positions = batch.masked_positions();
-    let targets: Vec<i64> = positions.iter().map(|&p| batch.labels[p]).collect();
-    let positions: Vec<i64> = positions.iter().map(|&p| p as i64).collect();
-    let n = positions.len();
-    MlmInput {
-        ids: Tensor::from_data(TensorData::new(ids, shape), device),
-        padding: Tensor::from_data(TensorData::new(batch.padding_mask.clone(), shape), device),
-        positions: Tensor::from_data(TensorData::new(positions, [n]), device),
-        targets: Tensor::from_data(TensorData::new(targets, [n]), device),
-    }
-}
 
 /// What one step measured.
 #[derive(Clone, Copy, Debug)]
@@ -63,7 +47,7 @@ pub fn compute_gradients(model: &MlmModel, micro_batches: &[MaskedBatch]) -> Ste
     let mut accumulator = GradientsAccumulator::<MlmModel>::new();
     let (mut loss, mut correct, mut tokens) = (0.0, 0i64, 0);
     for batch in micro_batches {
-        let input = batch_input(batch, &device);
+        let input = mlm_input(batch, &device);
         let targets = input.targets.clone();
         let n = targets.dims()[0];
         let output = model.forward(input);

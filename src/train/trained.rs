@@ -18,7 +18,7 @@ use crate::train::checkpoint::{
     resolve_checkpoint,
 };
 use crate::train::config::PretrainConfig;
-use crate::train::finetune::TranslationModelConfig;
+use crate::train::finetune_config::TranslationModelConfig;
 
 /// `model` with the weights of the checkpoint's model.bpk.
 pub fn load_weights<M: Module>(model: M, checkpoint: &Path) -> Result<M> {

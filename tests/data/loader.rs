@@ -1,8 +1,9 @@
 use std::collections::HashMap;
 use std::sync::Arc;
 
-use cloze::data::loader::{Loader, LoaderConfig, LoaderPosition, ShardSet};
+use cloze::data::loader::{Loader, LoaderConfig, ShardSet};
 use cloze::data::manifest::{Manifest, ShardKind};
+use cloze::data::position::LoaderPosition;
 use cloze::data::shard::read_shard;
 use cloze::data::tokenizer::{CLS_ID, ClozeTokenizer, PAD_ID, SEP_ID};
 

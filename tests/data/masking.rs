@@ -3,8 +3,9 @@
 use std::sync::Arc;
 
 use cloze::data::batch::MaskedBatch;
-use cloze::data::loader::{LoaderConfig, LoaderPosition, SequenceStream, ShardSet};
+use cloze::data::loader::{LoaderConfig, SequenceStream, ShardSet};
 use cloze::data::masking::{IGNORE_LABEL, MaskingConfig, Replacement};
+use cloze::data::position::LoaderPosition;
 use cloze::data::tokenizer::{MASK_ID, VocabInfo};
 
 use crate::common::fixture;

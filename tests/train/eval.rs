@@ -7,8 +7,9 @@ use std::sync::{Arc, OnceLock};
 
 use burn::prelude::*;
 use cloze::data::corpus::ReadOptions;
-use cloze::data::loader::{LoaderConfig, LoaderPosition, SequenceStream, ShardSet};
+use cloze::data::loader::{LoaderConfig, SequenceStream, ShardSet};
 use cloze::data::masking::{IGNORE_LABEL, Replacement};
+use cloze::data::position::LoaderPosition;
 use cloze::data::prepare::{ShardOptions, write_shards};
 use cloze::data::tokenizer::{TokenizerConfig, train_tokenizer};
 use cloze::eval::mlm::{MlmEvalOptions, MlmTally, evaluate_mlm};

@@ -19,7 +19,8 @@ use std::sync::{Arc, Mutex};
 
 use burn::optim::AdamWConfig;
 use burn::prelude::*;
-use cloze::data::loader::{Loader, LoaderConfig, LoaderPosition, ShardSet};
+use cloze::data::loader::{Loader, LoaderConfig, ShardSet};
+use cloze::data::position::LoaderPosition;
 use cloze::device::DeviceChoice;
 use cloze::model::config::EncoderConfig;
 use cloze::model::mlm::MlmModel;
@@ -218,7 +219,7 @@ fn tiny_model(vocab_size: usize, device: &Device) -> MlmModel {
 
 fn loss_and_logits(model: &MlmModel, batch: &cloze::data::batch::MaskedBatch) -> (f32, Vec<f32>) {
     let device = model.encoder.embedding.tokens.weight.device();
-    let output = model.forward(cloze::train::step::batch_input(batch, &device));
+    let output = model.forward(cloze::batcher::mlm_input(batch, &device));
     let logits = output.logits.into_data().try_to_vec::<f32>().unwrap();
     (output.loss.into_scalar(), logits)
 }
