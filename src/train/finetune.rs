@@ -22,7 +22,7 @@ use crate::model::seq2seq::Seq2Seq;
 use crate::train::finetune_config::{EncoderInit, FinetuneConfig, TranslationModelConfig};
 use crate::train::metrics::ValidMetrics;
 use crate::train::run::{
-    BatchStream, CONFIG_FILE, RunIdentity, RunOptions, TrainingTask, check_resume_shards,
+    BatchStream, CONFIG_FILE, LoopOptions, RunIdentity, TrainingTask, check_resume_shards,
     check_run_directory, run_training,
 };
 use crate::train::step::{StepGradients, StepReport};
@@ -371,7 +371,7 @@ pub fn finetune(config: &FinetuneConfig, options: &FinetuneOptions) -> Result<Fi
         model,
         t,
         &identity,
-        &RunOptions {
+        &LoopOptions {
             run_dir,
             resume: options.resume,
             device: &device,

@@ -19,7 +19,7 @@ use crate::train::checkpoint::{TrainingState, read_state, resolve_checkpoint};
 use crate::train::config::{ModelSection, PretrainConfig};
 use crate::train::metrics::ValidMetrics;
 use crate::train::run::{
-    BatchStream, CONFIG_FILE, RunIdentity, RunOptions, TrainingTask, check_resume_shards,
+    BatchStream, CONFIG_FILE, LoopOptions, RunIdentity, TrainingTask, check_resume_shards,
     check_run_directory, run_training,
 };
 use crate::train::step::{StepGradients, compute_gradients};
@@ -224,7 +224,7 @@ pub fn pretrain(config: &PretrainConfig, options: &PretrainOptions) -> Result<Pr
         model,
         &config.train,
         &identity,
-        &RunOptions {
+        &LoopOptions {
             run_dir,
             resume: options.resume,
             device: &device,

@@ -63,8 +63,8 @@ pub struct RunIdentity {
     pub config_toml: String,
 }
 
-/// How a run is launched.
-pub struct RunOptions<'a> {
+/// How the training loop is launched.
+pub struct LoopOptions<'a> {
     pub run_dir: &'a Path,
     pub resume: bool,
     /// An autodiff device.
@@ -110,7 +110,7 @@ pub fn run_training<T: TrainingTask>(
     model: T::Model,
     train: &TrainSection,
     identity: &RunIdentity,
-    options: &RunOptions,
+    options: &LoopOptions,
 ) -> Result<RunResult<T::Model>> {
     let run_dir = options.run_dir;
     let checkpoint_dir = run_dir.join(CHECKPOINTS_DIR);
