@@ -1,6 +1,6 @@
-//! Where the data layer's batches become the model's tensors: the one place that knows both, so
-//! that training and evaluation feed a model the same way and neither `data` nor `model` imports
-//! the other.
+//! Where the loader's batches become the model's tensors, so that training and evaluation feed a
+//! model the same way and the data layer needs no tensor code. (Beam search still builds its
+//! source tensors itself, in `model::search`.)
 
 use burn::prelude::*;
 
