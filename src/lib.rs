@@ -2,6 +2,7 @@
 //! translation. The binary's subcommands are thin wrappers over this library.
 
 pub mod batcher;
+pub mod checkpoint;
 pub mod config;
 pub mod data;
 pub mod device;

@@ -7,6 +7,9 @@ use std::sync::atomic::{AtomicBool, Ordering};
 
 use anyhow::{Context, Result};
 use clap::{Args, Parser, Subcommand};
+use cloze::checkpoint::trained::{TrainedModel, TrainedTranslator};
+use cloze::config::finetune::{EncoderInit, FinetuneConfig};
+use cloze::config::pretrain::PretrainConfig;
 use cloze::data::corpus::{DEFAULT_MAX_LINE_BYTES, DocBoundary, ReadOptions};
 use cloze::data::loader::{LoaderConfig, SequenceStream, ShardSet};
 use cloze::data::masking::MaskingConfig;
@@ -22,12 +25,9 @@ use cloze::model::search::SearchConfig;
 use cloze::pipeline::{self, Pipeline};
 use cloze::report::plots::PlotSize;
 use cloze::report::{ReportOptions, write_report};
-use cloze::train::config::PretrainConfig;
 use cloze::train::finetune::{FinetuneOptions, FinetuneOutcome};
-use cloze::train::finetune_config::{EncoderInit, FinetuneConfig};
 use cloze::train::pretrain::{PretrainOptions, PretrainOutcome};
 use cloze::train::run::NonFiniteLoss;
-use cloze::train::trained::{TrainedModel, TrainedTranslator};
 
 /// The exit status of a run stopped by too many non-finite steps in a row (1 is any other error,
 /// 2 a usage error, 130 a second Ctrl-C).

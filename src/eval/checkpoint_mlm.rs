@@ -6,6 +6,7 @@ use std::sync::Arc;
 
 use anyhow::{Context, Result, bail};
 
+use crate::checkpoint::trained::TrainedModel;
 use crate::data::corpus::ReadOptions;
 use crate::data::loader::{LoaderConfig, ShardSet};
 use crate::data::manifest::Manifest;
@@ -13,7 +14,6 @@ use crate::data::prepare::{ShardOptions, write_shards};
 use crate::device::DeviceChoice;
 use crate::eval::mlm::{MlmEvalOptions, MlmEvaluation, evaluate_mlm};
 use crate::eval::script::vocabulary_scripts;
-use crate::train::trained::TrainedModel;
 
 /// What is evaluated.
 #[derive(Clone, Debug)]

@@ -5,8 +5,8 @@
 use anyhow::{Result, bail};
 use serde::{Deserialize, Serialize};
 
+use crate::config::model_section::{Arch, ModelSection};
 use crate::model::config::EncoderConfig;
-use crate::train::config::{Arch, ModelSection};
 
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(default)]

@@ -7,6 +7,8 @@ use anyhow::{Context, Result, bail};
 use burn::prelude::*;
 use serde_json::json;
 
+use crate::checkpoint::trained::TrainedModel;
+use crate::config::model_section::Arch;
 use crate::data::tokenizer::{PAD_ID, SPECIAL_TOKENS};
 use crate::hf::bert_config::BertConfigJson;
 use crate::hf::safetensors_file::write_safetensors;
@@ -15,8 +17,6 @@ use crate::hf::{
     WEIGHTS_FILE,
 };
 use crate::model::bert_names::bert_tensors;
-use crate::train::config::Arch;
-use crate::train::trained::TrainedModel;
 
 /// What an export wrote.
 pub struct ExportSummary {

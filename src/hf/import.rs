@@ -8,14 +8,15 @@ use std::path::Path;
 use anyhow::{Context, Result, bail};
 use burn::prelude::*;
 
+use crate::checkpoint::{TrainingState, save_weights};
+use crate::config::pretrain::PretrainConfig;
+use crate::config::train_section::TrainSection;
 use crate::data::tokenizer::{ClozeTokenizer, SPECIAL_TOKENS};
 use crate::hf::bert_config::BertConfigJson;
 use crate::hf::safetensors_file::read_safetensors;
 use crate::hf::{CONFIG_FILE, TOKENIZER_FILE, WEIGHTS_FILE};
 use crate::model::bert_names::{NamedTensor, load_bert_tensors};
 use crate::model::mlm::MlmModel;
-use crate::train::checkpoint::{TrainingState, save_weights};
-use crate::train::config::{PretrainConfig, TrainSection};
 
 /// What an import wrote.
 pub struct ImportSummary {

@@ -8,14 +8,14 @@ use std::path::{Path, PathBuf};
 use anyhow::{Result, bail};
 use serde::{Deserialize, Serialize};
 
+use crate::checkpoint::{MODEL_FILE, STATE_FILE, resolve_checkpoint};
+use crate::config::pretrain::PretrainConfig;
 use crate::data::manifest::MANIFEST_FILE;
 use crate::device::DeviceChoice;
 use crate::eval::checkpoint_mlm::{
     MlmEvalData, MlmEvalOutcome, MlmEvalRequest, evaluate_checkpoint,
 };
 use crate::pipeline::stamp::Stamp;
-use crate::train::checkpoint::{MODEL_FILE, STATE_FILE, resolve_checkpoint};
-use crate::train::config::PretrainConfig;
 
 /// The file the stage writes in the pretraining run directory.
 pub const EVAL_FILE: &str = "eval.json";

@@ -25,8 +25,8 @@ pub use eval::EvalStage;
 pub use stamp::{record, stamp, up_to_date};
 pub use translate::TranslateStage;
 
-use crate::train::config::PretrainConfig;
-use crate::train::finetune_config::FinetuneConfig;
+use crate::config::finetune::FinetuneConfig;
+use crate::config::pretrain::PretrainConfig;
 
 /// A pipeline file.
 #[derive(Clone, Debug, Default, Deserialize, Serialize)]

@@ -7,13 +7,13 @@ use std::sync::atomic::AtomicBool;
 
 use anyhow::{Context, Result, bail};
 
+use crate::config::finetune::FinetuneConfig;
+use crate::config::pretrain::PretrainConfig;
 use crate::device::DeviceChoice;
 use crate::pipeline::stamp::Stamp;
 use crate::pipeline::training::{self, Plan, RunState};
 use crate::pipeline::{Pipeline, Stage, eval, run_shard, run_tokenizer, translate};
-use crate::train::config::PretrainConfig;
 use crate::train::finetune::FinetuneOptions;
-use crate::train::finetune_config::FinetuneConfig;
 use crate::train::pretrain::PretrainOptions;
 
 /// How a pipeline is run.

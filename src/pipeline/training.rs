@@ -22,14 +22,14 @@ use std::path::{Path, PathBuf};
 
 use anyhow::{Context, Result};
 
-use crate::data::manifest::{MANIFEST_FILE, Manifest};
-use crate::pipeline::stamp::{Stamp, stamp_path};
-use crate::train::checkpoint::{
+use crate::checkpoint::{
     CHECKPOINTS_DIR, MODEL_FILE, STATE_FILE, latest_state, resolve_checkpoint,
 };
-use crate::train::config::PretrainConfig;
+use crate::config::finetune::FinetuneConfig;
+use crate::config::pretrain::PretrainConfig;
+use crate::data::manifest::{MANIFEST_FILE, Manifest};
+use crate::pipeline::stamp::{Stamp, stamp_path};
 use crate::train::finetune::FinetuneOutcome;
-use crate::train::finetune_config::FinetuneConfig;
 use crate::train::pretrain::PretrainOutcome;
 
 /// What a training stage does with its run directory.

@@ -11,15 +11,15 @@ use std::time::Instant;
 use anyhow::{Context, Result, bail};
 use serde::{Deserialize, Serialize};
 
+use crate::checkpoint::trained::TrainedTranslator;
+use crate::checkpoint::{MODEL_FILE, STATE_FILE, resolve_checkpoint};
+use crate::config::finetune::FinetuneConfig;
 use crate::data::corpus::{DEFAULT_MAX_LINE_BYTES, read_pairs};
 use crate::device::DeviceChoice;
 use crate::eval::bleu::{BleuScore, ChrfScore, corpus_bleu, corpus_chrf};
 use crate::model::search::SearchConfig;
 use crate::pipeline::data::ShardStage;
 use crate::pipeline::stamp::Stamp;
-use crate::train::checkpoint::{MODEL_FILE, STATE_FILE, resolve_checkpoint};
-use crate::train::finetune_config::FinetuneConfig;
-use crate::train::trained::TrainedTranslator;
 
 /// The files the stage writes in the fine-tuning run directory.
 pub const TRANSLATE_FILE: &str = "translate.json";

@@ -159,8 +159,8 @@ fn table(html: &mut String, rows: &[(&str, String)]) {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::checkpoint::metrics::{StepMetrics, ValidMetrics};
     use crate::report::metrics_table::Task;
-    use crate::train::metrics::{StepMetrics, ValidMetrics};
 
     #[test]
     fn escapes_markup_and_quotes() {

@@ -1,13 +1,15 @@
 //! Reading a run's `metrics.csv` back into series: the training figures of every step and the
 //! validation figures of the steps that validated. Columns are found by their header names (the
-//! names [`crate::train::metrics`] writes), so their order does not matter and extra columns are
+//! names [`crate::checkpoint::metrics`] writes), so their order does not matter and extra columns are
 //! ignored.
 
 use std::path::{Path, PathBuf};
 
 use anyhow::{Context, Result, bail};
 
-use crate::train::metrics::{COLUMNS, StepMetrics, VALID_BLEU, VALID_MASK_ACCURACY, ValidMetrics};
+use crate::checkpoint::metrics::{
+    COLUMNS, StepMetrics, VALID_BLEU, VALID_MASK_ACCURACY, ValidMetrics,
+};
 
 /// What kind of run wrote the file, told by its last validation column.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -228,7 +230,7 @@ impl Columns {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::train::metrics::header;
+    use crate::checkpoint::metrics::header;
 
     fn parse(text: &str) -> Result<MetricsTable> {
         MetricsTable::parse(Path::new("run/metrics.csv"), text)

@@ -12,8 +12,8 @@ use std::path::{Path, PathBuf};
 
 use anyhow::{Context, Result, bail};
 
+use crate::checkpoint::{CONFIG_FILE, METRICS_FILE};
 use crate::fsutil::write_atomic;
-use crate::train::run::{CONFIG_FILE, METRICS_FILE};
 use metrics_table::{MetricsTable, Task};
 use plots::PlotSize;
 
@@ -24,7 +24,7 @@ pub const REPORT_FILE: &str = "report.html";
 /// the last validation (written by training), then the pipeline's evaluation of the checkpoint
 /// (`cloze eval mlm --json` of a pretraining run) or of a test translation (a fine-tuning run).
 pub const RESULT_FILES: [&str; 3] = [
-    crate::train::pretrain::EVALUATION_FILE,
+    crate::checkpoint::EVALUATION_FILE,
     "eval.json",
     "translate.json",
 ];
@@ -109,8 +109,7 @@ pub fn write_report(run_dir: &Path, options: &ReportOptions) -> Result<ReportSum
 
 /// The final validation of a pretraining run, from its `valid.json`, if it has one that reads.
 fn final_validation(run_dir: &Path) -> Option<plots::FinalValidation> {
-    let text =
-        std::fs::read_to_string(run_dir.join(crate::train::pretrain::EVALUATION_FILE)).ok()?;
+    let text = std::fs::read_to_string(run_dir.join(crate::checkpoint::EVALUATION_FILE)).ok()?;
     let json: serde_json::Value = serde_json::from_str(&text).ok()?;
     Some(plots::FinalValidation {
         step: json.get("step")?.as_f64()?,
@@ -123,7 +122,7 @@ fn final_validation(run_dir: &Path) -> Option<plots::FinalValidation> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::train::metrics::{VALID_BLEU, header};
+    use crate::checkpoint::metrics::{VALID_BLEU, header};
 
     #[test]
     fn a_directory_without_metrics_is_refused_by_name() {

@@ -13,23 +13,22 @@ use burn::prelude::*;
 use serde::Serialize;
 
 use crate::batcher::translation_input;
+use crate::checkpoint::metrics::ValidMetrics;
+use crate::checkpoint::trained::TrainedModel;
+use crate::checkpoint::{CONFIG_FILE, EVALUATION_FILE};
+use crate::config::finetune::{EncoderInit, FinetuneConfig, TranslationModelConfig};
 use crate::data::pairs::{PairBatch, PairLoaderConfig, PairPosition, PairSet, PairStream};
 use crate::data::tokenizer::ClozeTokenizer;
 use crate::device::DeviceChoice;
 use crate::eval::bleu::{corpus_bleu, corpus_chrf};
 use crate::model::search::{SearchConfig, beam_search};
 use crate::model::seq2seq::Seq2Seq;
-use crate::train::finetune_config::{EncoderInit, FinetuneConfig, TranslationModelConfig};
-use crate::train::metrics::ValidMetrics;
 use crate::train::run::{
-    BatchStream, CONFIG_FILE, LoopOptions, RunIdentity, TrainingTask, check_resume_shards,
-    check_run_directory, run_training,
+    BatchStream, LoopOptions, RunIdentity, TrainingTask, check_resume_shards, check_run_directory,
+    run_training,
 };
 use crate::train::step::{StepGradients, StepReport};
-use crate::train::trained::TrainedModel;
 
-/// The validation at the end of a fine-tuning run.
-pub const EVALUATION_FILE: &str = "valid.json";
 /// The dev translations of the final model, one per line, beside `valid.ref`.
 pub const HYPOTHESES_FILE: &str = "valid.hyp";
 pub const REFERENCES_FILE: &str = "valid.ref";
@@ -177,7 +176,7 @@ impl TrainingTask for TranslationTask {
     type Position = PairPosition;
 
     fn valid_column(&self) -> &'static str {
-        crate::train::metrics::VALID_BLEU
+        crate::checkpoint::metrics::VALID_BLEU
     }
 
     fn batches(&self, position: PairPosition) -> BatchStream<'_, PairBatch, PairPosition> {

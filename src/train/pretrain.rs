@@ -8,6 +8,12 @@ use std::sync::atomic::AtomicBool;
 use anyhow::{Context, Result, bail};
 use burn::prelude::*;
 
+use crate::checkpoint::metrics::ValidMetrics;
+use crate::checkpoint::trained::load_weights;
+use crate::checkpoint::{CONFIG_FILE, EVALUATION_FILE};
+use crate::checkpoint::{TrainingState, read_state, resolve_checkpoint};
+use crate::config::model_section::ModelSection;
+use crate::config::pretrain::PretrainConfig;
 use crate::data::batch::MaskedBatch;
 use crate::data::loader::{Loader, LoaderConfig, ShardSet};
 use crate::data::position::LoaderPosition;
@@ -15,15 +21,11 @@ use crate::data::tokenizer::sha256_hex;
 use crate::device::DeviceChoice;
 use crate::eval::mlm::{MlmEvalOptions, MlmEvaluation, evaluate_mlm, most_frequent_token};
 use crate::model::mlm::MlmModel;
-use crate::train::checkpoint::{TrainingState, read_state, resolve_checkpoint};
-use crate::train::config::{ModelSection, PretrainConfig};
-use crate::train::metrics::ValidMetrics;
 use crate::train::run::{
-    BatchStream, CONFIG_FILE, LoopOptions, RunIdentity, TrainingTask, check_resume_shards,
-    check_run_directory, run_training,
+    BatchStream, LoopOptions, RunIdentity, TrainingTask, check_resume_shards, check_run_directory,
+    run_training,
 };
 use crate::train::step::{StepGradients, compute_gradients};
-use crate::train::trained::load_weights;
 
 /// How a run is launched, besides its configuration.
 #[derive(Clone, Debug)]
@@ -52,9 +54,6 @@ pub struct PretrainOutcome {
     pub tokens_per_s: f64,
     pub seconds: f64,
 }
-
-/// The validation at the end of the run, with the unigram baseline.
-pub const EVALUATION_FILE: &str = "valid.json";
 
 /// The configuration saved in a run directory.
 pub fn saved_config(run_dir: &Path) -> Result<Option<PretrainConfig>> {
@@ -90,7 +89,7 @@ impl TrainingTask for MlmTask {
     type Position = LoaderPosition;
 
     fn valid_column(&self) -> &'static str {
-        crate::train::metrics::VALID_MASK_ACCURACY
+        crate::checkpoint::metrics::VALID_MASK_ACCURACY
     }
 
     fn batches(&self, position: LoaderPosition) -> BatchStream<'_, MaskedBatch, LoaderPosition> {
@@ -200,9 +199,7 @@ pub fn pretrain(config: &PretrainConfig, options: &PretrainOptions) -> Result<Pr
                  with {}",
                 checkpoint.display(),
                 tokenizer_path.display(),
-                checkpoint
-                    .join(crate::train::checkpoint::TOKENIZER_FILE)
-                    .display()
+                checkpoint.join(crate::checkpoint::TOKENIZER_FILE).display()
             );
         }
         model = load_weights(model, checkpoint)?;

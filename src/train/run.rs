@@ -15,18 +15,16 @@ use burn::prelude::*;
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 
-use crate::data::manifest::manifest_sha256;
-use crate::train::checkpoint::{
-    CHECKPOINTS_DIR, TrainingState, has_checkpoints, latest_state, load_latest, save_checkpoint,
+use crate::checkpoint::metrics::{MetricsLog, StepMetrics, ValidMetrics};
+use crate::checkpoint::{
+    CHECKPOINTS_DIR, CONFIG_FILE, METRICS_FILE, TrainingState, has_checkpoints, latest_state,
+    load_latest, prune_checkpoints, save_checkpoint,
 };
-use crate::train::config::TrainSection;
-use crate::train::metrics::{MetricsLog, StepMetrics, ValidMetrics};
+use crate::config::train_section::TrainSection;
+use crate::data::manifest::manifest_sha256;
 use crate::train::optimizer::{AdamWSettings, adamw};
 use crate::train::param_ids::with_seeded_param_ids;
 use crate::train::step::{StepGradients, apply_gradients, step_seed};
-
-pub const CONFIG_FILE: &str = "config.toml";
-pub const METRICS_FILE: &str = "metrics.csv";
 
 /// A task's training batches, each with the data position after it.
 pub type BatchStream<'a, B, P> = Box<dyn Iterator<Item = Result<(B, P)>> + 'a>;
@@ -178,14 +176,15 @@ pub fn run_training<T: TrainingTask>(
             tokenizer_sha256: tokenizer_sha256.clone(),
             config: identity.config.clone(),
         };
-        save_checkpoint(
+        let saved = save_checkpoint(
             &checkpoint_dir,
             &state,
             model,
             optimizer,
             &identity.tokenizer_json,
-            train.keep_checkpoints,
-        )
+        )?;
+        prune_checkpoints(&checkpoint_dir, train.keep_checkpoints, step)?;
+        Ok::<_, anyhow::Error>(saved)
     };
     while step < train.steps {
         options.device.seed(step_seed(train.seed, step));

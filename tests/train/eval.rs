@@ -6,6 +6,7 @@ use std::process::{Command, Output};
 use std::sync::{Arc, OnceLock};
 
 use burn::prelude::*;
+use cloze::checkpoint::trained::TrainedModel;
 use cloze::data::corpus::ReadOptions;
 use cloze::data::loader::{LoaderConfig, SequenceStream, ShardSet};
 use cloze::data::masking::{IGNORE_LABEL, Replacement};
@@ -14,7 +15,6 @@ use cloze::data::prepare::{ShardOptions, write_shards};
 use cloze::data::tokenizer::{TokenizerConfig, train_tokenizer};
 use cloze::eval::mlm::{MlmEvalOptions, MlmTally, evaluate_mlm};
 use cloze::eval::script::{Script, vocabulary_scripts};
-use cloze::train::trained::TrainedModel;
 
 use crate::common;
 

@@ -5,9 +5,9 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
-use cloze::train::checkpoint::load_checkpoint;
+use cloze::checkpoint::load_checkpoint;
+use cloze::checkpoint::trained::TrainedModel;
 use cloze::train::optimizer::{AdamWSettings, adamw};
-use cloze::train::trained::TrainedModel;
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 
@@ -332,7 +332,7 @@ fn non_finite_steps_are_skipped_and_too_many_in_a_row_stop_the_run() {
         stderr.contains("step 5: loss NaN") && stderr.contains("skipped"),
         "{stderr}"
     );
-    let losses = cloze::train::metrics::read_losses(&run.join("metrics.csv")).unwrap();
+    let losses = cloze::checkpoint::metrics::read_losses(&run.join("metrics.csv")).unwrap();
     assert_eq!(losses.len(), 12);
     assert!(losses[4].1.is_nan() && losses[5].1.is_nan());
     assert!(

@@ -7,8 +7,8 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
 use burn::prelude::*;
+use cloze::checkpoint::trained::TrainedModel;
 use cloze::data::tokenizer::{CLS_ID, SEP_ID};
-use cloze::train::trained::TrainedModel;
 
 use crate::common;
 

@@ -19,13 +19,13 @@ use std::sync::{Arc, Mutex};
 
 use burn::optim::AdamWConfig;
 use burn::prelude::*;
+use cloze::checkpoint::{TrainingState, load_latest, prune_checkpoints, save_checkpoint};
+use cloze::config::schedule::{Decay, LrSchedule};
 use cloze::data::loader::{Loader, LoaderConfig, ShardSet};
 use cloze::data::position::LoaderPosition;
 use cloze::device::DeviceChoice;
 use cloze::model::config::EncoderConfig;
 use cloze::model::mlm::MlmModel;
-use cloze::train::checkpoint::{TrainingState, load_latest, save_checkpoint};
-use cloze::train::schedule::{Decay, LrSchedule};
 use cloze::train::step::{step_seed, train_step};
 
 /// The device the training tests run on: `CLOZE_TEST_DEVICE` (`flex` by default; `tch-cpu` in the
@@ -121,7 +121,8 @@ fn run(session: Session) -> (u64, Vec<f64>) {
                 tokenizer_sha256: String::new(),
                 config: serde_json::json!({}),
             };
-            save_checkpoint(session.dir, &state, &model, &optimizer, b"{}", 2).unwrap();
+            save_checkpoint(session.dir, &state, &model, &optimizer, b"{}").unwrap();
+            prune_checkpoints(session.dir, 2, step + 1).unwrap();
         }
     }
     (start, losses)
@@ -279,7 +280,7 @@ fn a_checkpoint_round_trip_gives_identical_predictions() {
         tokenizer_sha256: String::new(),
         config: serde_json::json!({}),
     };
-    save_checkpoint(&dir, &state, &model, &optimizer, b"{}", 1).unwrap();
+    save_checkpoint(&dir, &state, &model, &optimizer, b"{}").unwrap();
     let fresh = tiny_model(vocab_size, &device);
     let (loaded_state, loaded, _) = load_latest(&dir, fresh.clone(), || AdamWConfig::new().init())
         .unwrap()

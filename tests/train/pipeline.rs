@@ -7,7 +7,7 @@ use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
 use std::time::SystemTime;
 
-use cloze::train::metrics::read_losses;
+use cloze::checkpoint::metrics::read_losses;
 
 use crate::common;
 use crate::pretrain_cli::succeeded;

@@ -3,7 +3,7 @@
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
-use cloze::train::metrics::read_losses;
+use cloze::checkpoint::metrics::read_losses;
 
 use crate::common;
 

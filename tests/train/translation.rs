@@ -6,10 +6,10 @@ use std::process::{Command, Output};
 use std::sync::OnceLock;
 
 use burn::prelude::*;
+use cloze::checkpoint::metrics::read_losses;
+use cloze::checkpoint::trained::{TrainedModel, TrainedTranslator};
 use cloze::data::corpus::ReadOptions;
 use cloze::data::prepare::{ShardOptions, write_shards};
-use cloze::train::metrics::read_losses;
-use cloze::train::trained::{TrainedModel, TrainedTranslator};
 
 use crate::common;
 use crate::eval::trained_run;

@@ -8,17 +8,17 @@ use anyhow::{Context, Result, anyhow, bail};
 use burn::module::Module;
 use burn::prelude::*;
 
+use crate::checkpoint::{
+    MODEL_FILE, STATE_FILE, TOKENIZER_FILE, TrainingState, describe_load_error, read_state,
+    resolve_checkpoint,
+};
+use crate::config::finetune::TranslationModelConfig;
+use crate::config::pretrain::PretrainConfig;
 use crate::data::tokenizer::ClozeTokenizer;
 use crate::model::config::EncoderConfig;
 use crate::model::mlm::MlmModel;
 use crate::model::search::{SearchConfig, beam_search, greedy};
 use crate::model::seq2seq::Seq2Seq;
-use crate::train::checkpoint::{
-    MODEL_FILE, STATE_FILE, TOKENIZER_FILE, TrainingState, describe_load_error, read_state,
-    resolve_checkpoint,
-};
-use crate::train::config::PretrainConfig;
-use crate::train::finetune_config::TranslationModelConfig;
 
 /// `model` with the weights of the checkpoint's model.bpk.
 pub fn load_weights<M: Module>(model: M, checkpoint: &Path) -> Result<M> {

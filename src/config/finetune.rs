@@ -6,8 +6,10 @@ use std::path::PathBuf;
 use anyhow::{Result, bail};
 use serde::{Deserialize, Serialize};
 
+use crate::config::differing;
+use crate::config::model_section::ModelSection;
+use crate::config::train_section::TrainSection;
 use crate::model::config::EncoderConfig;
-use crate::train::config::{ModelSection, TrainSection, differing};
 
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
@@ -123,8 +125,8 @@ impl FinetuneConfig {
         if self.translation.valid_beam == 0 {
             bail!("translation.valid_beam must be at least 1");
         }
-        let probe = crate::train::config::PretrainConfig {
-            data: crate::train::config::DataSection {
+        let probe = crate::config::pretrain::PretrainConfig {
+            data: crate::config::pretrain::DataSection {
                 shards: self.data.shards.clone(),
                 ..Default::default()
             },

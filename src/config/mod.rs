@@ -1,0 +1,24 @@
+//! What a stage is asked to do: the configuration files (TOML with `--set` overrides, errors that
+//! name the file, line and key) and the pretraining and fine-tuning stages' tables, every knob
+//! with its default and its checks.
+//!
+//! It sits under the layers that train, evaluate, export and report, which all read a run's
+//! saved configuration; it knows the model's and the masking's configurations, nothing above.
+
+mod file;
+pub mod finetune;
+pub mod model_section;
+pub mod pretrain;
+pub mod schedule;
+pub mod train_section;
+
+pub use file::*;
+
+/// The keys of `(key, same)` checks whose values differ.
+pub fn differing(checks: impl IntoIterator<Item = (&'static str, bool)>) -> Vec<&'static str> {
+    checks
+        .into_iter()
+        .filter(|(_, same)| !same)
+        .map(|(key, _)| key)
+        .collect()
+}
