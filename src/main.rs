@@ -25,9 +25,10 @@ use cloze::model::search::SearchConfig;
 use cloze::pipeline::{self, Pipeline};
 use cloze::report::plots::PlotSize;
 use cloze::report::{ReportOptions, write_report};
-use cloze::train::finetune::{FinetuneOptions, FinetuneOutcome};
-use cloze::train::pretrain::{PretrainOptions, PretrainOutcome};
+use cloze::train::finetune::FinetuneOutcome;
+use cloze::train::pretrain::PretrainOutcome;
 use cloze::train::run::NonFiniteLoss;
+use cloze::train::run::TrainOptions;
 
 /// The exit status of a run stopped by too many non-finite steps in a row (1 is any other error,
 /// 2 a usage error, 130 a second Ctrl-C).
@@ -692,7 +693,7 @@ fn stop_on_interrupt() -> Arc<AtomicBool> {
 fn pretrain(args: PretrainArgs) -> Result<()> {
     let config: PretrainConfig =
         cloze::config::load(&args.config, Some("pretrain"), &args.overrides)?;
-    let options = PretrainOptions {
+    let options = TrainOptions {
         run_dir: run_directory(args.run_dir, config.run_dir.clone(), &args.config),
         resume: args.resume,
         device: args.device,
@@ -900,7 +901,7 @@ fn finetune(args: FinetuneArgs) -> Result<()> {
     if let Some(init) = args.init {
         config.model.init = init;
     }
-    let options = FinetuneOptions {
+    let options = TrainOptions {
         run_dir: run_directory(args.run_dir, config.run_dir.clone(), &args.config),
         resume: args.resume,
         device: args.device,

@@ -12,6 +12,7 @@ mod load;
 pub mod metrics;
 mod prune;
 mod save;
+mod saved_config;
 mod state;
 pub mod trained;
 
@@ -21,6 +22,7 @@ pub use load::{
 };
 pub use prune::{checkpoints_to_prune, prune_checkpoints};
 pub use save::{save_checkpoint, save_weights};
+pub use saved_config::{resume_conflicts, saved_config};
 pub use state::{TrainingState, latest_state, read_state};
 
 /// The run's resolved configuration, as TOML.
@@ -29,6 +31,9 @@ pub const CONFIG_FILE: &str = "config.toml";
 pub const METRICS_FILE: &str = "metrics.csv";
 /// The last validation's figures, as JSON.
 pub const EVALUATION_FILE: &str = "valid.json";
+/// A translation run's dev translations by its final model, one per line, beside the references.
+pub const HYPOTHESES_FILE: &str = "valid.hyp";
+pub const REFERENCES_FILE: &str = "valid.ref";
 /// The checkpoints' directory inside a run directory.
 pub const CHECKPOINTS_DIR: &str = "checkpoints";
 /// The file in the checkpoints' directory that names the newest checkpoint.

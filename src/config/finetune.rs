@@ -6,9 +6,9 @@ use std::path::PathBuf;
 use anyhow::{Result, bail};
 use serde::{Deserialize, Serialize};
 
-use crate::config::differing;
 use crate::config::model_section::ModelSection;
 use crate::config::train_section::TrainSection;
+use crate::config::{TrainingConfig, differing};
 use crate::model::config::EncoderConfig;
 
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
@@ -136,10 +136,14 @@ impl FinetuneConfig {
         };
         probe.validate()
     }
+}
+
+impl TrainingConfig for FinetuneConfig {
+    const SECTION: &'static str = "finetune";
 
     /// The keys that must match for `--resume`: all but the length of the run and how often it
     /// checkpoints, validates and logs.
-    pub fn resume_conflicts(&self, saved: &FinetuneConfig) -> Vec<&'static str> {
+    fn resume_conflicts(&self, saved: &FinetuneConfig) -> Vec<&'static str> {
         let checks = [
             ("data", self.data == saved.data),
             (

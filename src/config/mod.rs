@@ -14,6 +14,19 @@ pub mod train_section;
 
 pub use file::*;
 
+use serde::Serialize;
+use serde::de::DeserializeOwned;
+
+/// A training stage's configuration (pretraining's or fine-tuning's): what a run directory saves
+/// as `config.toml` and what `--resume` compares.
+pub trait TrainingConfig: Serialize + DeserializeOwned {
+    /// Its table in a pipeline file.
+    const SECTION: &'static str;
+
+    /// The keys that must match the saved configuration's for `--resume` to continue a run.
+    fn resume_conflicts(&self, saved: &Self) -> Vec<&'static str>;
+}
+
 /// The keys of `(key, same)` checks whose values differ.
 pub fn differing(checks: impl IntoIterator<Item = (&'static str, bool)>) -> Vec<&'static str> {
     checks

@@ -6,9 +6,9 @@ use std::path::PathBuf;
 use anyhow::{Result, bail};
 use serde::{Deserialize, Serialize};
 
-use crate::config::differing;
 use crate::config::model_section::ModelSection;
 use crate::config::train_section::TrainSection;
+use crate::config::{TrainingConfig, differing};
 use crate::data::masking::MaskingConfig;
 
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
@@ -112,11 +112,15 @@ impl PretrainConfig {
         self.model.encoder(8, t.seq_len)?;
         Ok(())
     }
+}
+
+impl TrainingConfig for PretrainConfig {
+    const SECTION: &'static str = "pretrain";
 
     /// The keys that must match for `--resume` to continue a run: everything but the length of
     /// the run, how often it checkpoints, validates and logs, and how many non-finite steps it
     /// tolerates.
-    pub fn resume_conflicts(&self, saved: &PretrainConfig) -> Vec<&'static str> {
+    fn resume_conflicts(&self, saved: &PretrainConfig) -> Vec<&'static str> {
         let checks = [
             (
                 "data",

@@ -1,4 +1,5 @@
-//! Evaluation: masked-token accuracy, fill-mask, and translation quality (BLEU, chrF).
+//! Evaluation: masked-token accuracy, fill-mask, and translation quality (teacher-forced loss,
+//! BLEU, chrF).
 
 pub mod bleu;
 pub mod checkpoint_mlm;
@@ -6,3 +7,4 @@ pub mod fill;
 pub mod mlm;
 pub mod script;
 pub mod segments;
+pub mod translation;

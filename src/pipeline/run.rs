@@ -7,14 +7,14 @@ use std::sync::atomic::AtomicBool;
 
 use anyhow::{Context, Result, bail};
 
+use crate::checkpoint::resume_conflicts;
 use crate::config::finetune::FinetuneConfig;
 use crate::config::pretrain::PretrainConfig;
 use crate::device::DeviceChoice;
 use crate::pipeline::stamp::Stamp;
 use crate::pipeline::training::{self, Plan, RunState};
 use crate::pipeline::{Pipeline, Stage, eval, run_shard, run_tokenizer, translate};
-use crate::train::finetune::FinetuneOptions;
-use crate::train::pretrain::PretrainOptions;
+use crate::train::run::TrainOptions;
 
 /// How a pipeline is run.
 #[derive(Clone, Debug)]
@@ -228,10 +228,7 @@ fn pretrain(
     let stamp = training::pretrain_stamp(config)?;
     // The run saves the configuration it trains with: with `init`, the checkpoint's model.
     let (effective, _) = crate::train::pretrain::with_init_model(config)?;
-    let conflicts = match crate::train::pretrain::saved_config(&run_dir)? {
-        Some(saved) => effective.resume_conflicts(&saved),
-        None => Vec::new(),
-    };
+    let conflicts = resume_conflicts(&effective, &run_dir)?;
     let steps = config.train.steps;
     if !prepare_run(
         Stage::Pretrain,
@@ -246,7 +243,7 @@ fn pretrain(
     }
     let outcome = crate::train::pretrain::pretrain(
         config,
-        &PretrainOptions {
+        &TrainOptions {
             run_dir: run_dir.clone(),
             resume: true,
             device: options.device,
@@ -270,10 +267,7 @@ fn finetune(
     config.validate()?;
     let run_dir = config.run_dir.clone().expect("set on load");
     let stamp = training::finetune_stamp(config)?;
-    let conflicts = match crate::train::finetune::saved_config(&run_dir)? {
-        Some(saved) => config.resume_conflicts(&saved),
-        None => Vec::new(),
-    };
+    let conflicts = resume_conflicts(config, &run_dir)?;
     let steps = config.train.steps;
     if !prepare_run(
         Stage::Finetune,
@@ -288,7 +282,7 @@ fn finetune(
     }
     let outcome = crate::train::finetune::finetune(
         config,
-        &FinetuneOptions {
+        &TrainOptions {
             run_dir: run_dir.clone(),
             resume: true,
             device: options.device,

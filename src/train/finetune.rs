@@ -1,68 +1,36 @@
 //! Fine-tuning for translation: the pretrained encoder under a fresh decoder, trained on pair
 //! shards with teacher forcing and label smoothing by the shared loop ([`crate::train::run`]),
-//! validated by loss and BLEU on the dev pairs.
+//! validated by loss and BLEU on the dev pairs ([`crate::eval::translation`]).
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
-use std::sync::atomic::AtomicBool;
 
 use anyhow::{Context, Result, bail, ensure};
 use burn::module::{Module, ModuleVisitor, Param};
-use burn::optim::{GradientsAccumulator, GradientsParams};
+use burn::optim::GradientsParams;
 use burn::prelude::*;
-use serde::Serialize;
 
-use crate::batcher::translation_input;
 use crate::checkpoint::metrics::ValidMetrics;
 use crate::checkpoint::trained::TrainedModel;
-use crate::checkpoint::{CONFIG_FILE, EVALUATION_FILE};
+use crate::checkpoint::{EVALUATION_FILE, HYPOTHESES_FILE, REFERENCES_FILE};
 use crate::config::finetune::{EncoderInit, FinetuneConfig, TranslationModelConfig};
 use crate::data::pairs::{PairBatch, PairLoaderConfig, PairPosition, PairSet, PairStream};
 use crate::data::tokenizer::ClozeTokenizer;
-use crate::device::DeviceChoice;
-use crate::eval::bleu::{corpus_bleu, corpus_chrf};
-use crate::model::search::{SearchConfig, beam_search};
-use crate::model::seq2seq::Seq2Seq;
-use crate::train::run::{
-    BatchStream, LoopOptions, RunIdentity, TrainingTask, check_resume_shards, check_run_directory,
-    run_training,
+use crate::eval::translation::{
+    TranslationEvalOptions, TranslationEvaluation, evaluate_translation, predicted_positions,
+    teacher_forced,
 };
-use crate::train::step::{StepGradients, StepReport};
+use crate::model::config::EncoderConfig;
+use crate::model::search::SearchConfig;
+use crate::model::seq2seq::Seq2Seq;
+use crate::train::checkpointer::RunIdentity;
+use crate::train::objective::{BatchLoss, Objective};
+use crate::train::resume::{check_resume_shards, prepare_run_directory};
+use crate::train::run::{RunOutcome, TrainOptions, run_training};
+use crate::train::task::{TaskBatches, TrainingTask};
 
-/// The dev translations of the final model, one per line, beside `valid.ref`.
-pub const HYPOTHESES_FILE: &str = "valid.hyp";
-pub const REFERENCES_FILE: &str = "valid.ref";
-
-#[derive(Clone, Debug)]
-pub struct FinetuneOptions {
-    pub run_dir: PathBuf,
-    pub resume: bool,
-    pub device: DeviceChoice,
-    pub stop: Arc<AtomicBool>,
-}
-
-/// Validation figures of a translation model on pairs.
-#[derive(Clone, Debug, Default, PartialEq, Serialize)]
-pub struct TranslationEvaluation {
-    pub loss: f64,
-    pub accuracy: f64,
-    pub bleu: f64,
-    pub chrf: f64,
-    pub sentences: usize,
-    /// (source, hypothesis, reference) of every pair, in order.
-    pub examples: Vec<(String, String, String)>,
-}
-
-#[derive(Clone, Debug)]
-pub struct FinetuneOutcome {
-    pub run_dir: PathBuf,
-    pub start_step: u64,
-    pub steps: u64,
-    pub interrupted: bool,
-    pub valid: Option<TranslationEvaluation>,
-    pub tokens_per_s: f64,
-    pub seconds: f64,
-}
+/// How a fine-tuning run ended, with the translation of the dev pairs.
+pub type FinetuneOutcome = RunOutcome<TranslationEvaluation>;
 
 /// Drops the gradients of every parameter of a module: how the encoder is kept frozen.
 struct DropGradients<'a> {
@@ -75,43 +43,79 @@ impl ModuleVisitor for DropGradients<'_> {
     }
 }
 
-/// Loss, token accuracy and real tokens of one batch, on a model in either mode.
-fn batch_loss(
-    model: &Seq2Seq,
-    batch: &PairBatch,
-    smoothing: f64,
-) -> (Tensor<1>, i64, usize, usize) {
-    let device = model.encoder.embedding.tokens.weight.device();
-    let input = translation_input(batch, &device);
-    let target = input.target.clone();
-    let mask = input.target_padding.clone().bool_not();
-    let (loss, logits) = model.loss(input, smoothing);
-    let correct = logits
-        .argmax(2)
-        .squeeze_dim::<2>(2)
-        .equal(target)
-        .bool_and(mask)
-        .int()
-        .sum()
-        .into_scalar::<i64>();
-    let predicted: usize = batch.targets.iter().map(|t| t.len() + 1).sum();
-    let tokens = batch.sources.iter().map(|s| s.len() + 2).sum::<usize>() + predicted;
-    (loss, correct, predicted, tokens)
+/// Label-smoothed cross-entropy of the targets with teacher forcing, the encoder frozen for the
+/// first `freeze_encoder_steps` steps.
+pub struct TranslationObjective {
+    pub smoothing: f64,
+    pub freeze_encoder_steps: u64,
+}
+
+impl Objective for TranslationObjective {
+    type Model = Seq2Seq;
+    type Batch = PairBatch;
+
+    fn predictions(&self, batch: &PairBatch) -> usize {
+        predicted_positions(batch)
+    }
+
+    fn batch_loss(&self, model: &Seq2Seq, batch: &PairBatch) -> BatchLoss {
+        let scored = teacher_forced(model, batch, self.smoothing);
+        BatchLoss {
+            loss: scored.loss,
+            correct: scored.correct,
+            tokens: scored.tokens,
+        }
+    }
+
+    fn adjust_gradients(&self, model: &Seq2Seq, step: u64, grads: &mut GradientsParams) {
+        if step < self.freeze_encoder_steps {
+            model.encoder.visit(&mut DropGradients { grads });
+        }
+    }
 }
 
 struct TranslationTask {
+    objective: TranslationObjective,
     train: Arc<PairSet>,
     loader: PairLoaderConfig,
     valid: Option<Arc<PairSet>>,
     tokenizer: ClozeTokenizer,
-    smoothing: f64,
-    freeze_encoder_steps: u64,
     search: SearchConfig,
 }
 
 impl TranslationTask {
-    /// Loss and accuracy (teacher forcing) and BLEU and chrF (decoding) on the first
-    /// `max_batches` batches of the dev pairs (0: all).
+    fn new(
+        config: &FinetuneConfig,
+        train: Arc<PairSet>,
+        valid: Option<Arc<PairSet>>,
+        tokenizer: ClozeTokenizer,
+    ) -> Self {
+        let t = &config.train;
+        Self {
+            objective: TranslationObjective {
+                smoothing: config.translation.label_smoothing,
+                freeze_encoder_steps: config.translation.freeze_encoder_steps,
+            },
+            train,
+            loader: PairLoaderConfig {
+                batch_size: t.batch_size,
+                max_source_len: t.seq_len - 2,
+                max_target_len: t.seq_len - 1,
+                seed: t.seed,
+                shuffle: true,
+                epochs: None,
+            },
+            valid,
+            tokenizer,
+            search: SearchConfig {
+                beam: config.translation.valid_beam,
+                length_penalty: config.translation.valid_length_penalty,
+                max_len: t.seq_len - 1,
+            },
+        }
+    }
+
+    /// Loss, accuracy, BLEU and chrF on the first `max_batches` batches of the dev pairs (0: all).
     fn evaluate(
         &self,
         model: &Seq2Seq,
@@ -120,108 +124,34 @@ impl TranslationTask {
         let Some(valid) = &self.valid else {
             return Ok(None);
         };
-        let config = PairLoaderConfig {
-            shuffle: false,
-            epochs: Some(1),
-            ..self.loader.clone()
+        let options = TranslationEvalOptions {
+            loader: &self.loader,
+            tokenizer: &self.tokenizer,
+            search: &self.search,
+            max_batches,
         };
-        let stream = PairStream::new(valid.clone(), config, PairPosition::default());
-        let (mut loss_sum, mut correct, mut predicted) = (0.0, 0i64, 0usize);
-        let (mut sources, mut hypotheses, mut references) = (Vec::new(), Vec::new(), Vec::new());
-        for (i, batch) in stream.enumerate() {
-            if max_batches > 0 && i >= max_batches {
-                break;
-            }
-            let (loss, c, n, _) = batch_loss(model, &batch, 0.0);
-            loss_sum += f64::from(loss.into_scalar::<f32>()) * n as f64;
-            correct += c;
-            predicted += n;
-            for (source, output) in
-                batch
-                    .sources
-                    .iter()
-                    .zip(beam_search(model, &batch.sources, &self.search))
-            {
-                sources.push(self.tokenizer.decode(source)?);
-                hypotheses.push(self.tokenizer.decode(&output)?);
-            }
-            for target in &batch.targets {
-                references.push(self.tokenizer.decode(target)?);
-            }
-        }
-        if predicted == 0 {
-            return Ok(None);
-        }
-        let bleu = corpus_bleu(&hypotheses, &references)?;
-        let chrf = corpus_chrf(&hypotheses, &references)?;
-        Ok(Some(TranslationEvaluation {
-            loss: loss_sum / predicted as f64,
-            accuracy: correct as f64 / predicted as f64,
-            bleu: bleu.score,
-            chrf: chrf.score,
-            sentences: hypotheses.len(),
-            examples: sources
-                .into_iter()
-                .zip(hypotheses)
-                .zip(references)
-                .map(|((s, h), r)| (s, h, r))
-                .collect(),
-        }))
+        evaluate_translation(model, valid.clone(), &options)
     }
 }
 
 impl TrainingTask for TranslationTask {
-    type Model = Seq2Seq;
-    type Batch = PairBatch;
+    type Objective = TranslationObjective;
     type Position = PairPosition;
+
+    fn objective(&self) -> &TranslationObjective {
+        &self.objective
+    }
 
     fn valid_column(&self) -> &'static str {
         crate::checkpoint::metrics::VALID_BLEU
     }
 
-    fn batches(&self, position: PairPosition) -> BatchStream<'_, PairBatch, PairPosition> {
+    fn batches(&self, position: PairPosition) -> TaskBatches<'_, Self> {
         let stream = PairStream::new(self.train.clone(), self.loader.clone(), position);
         Box::new(stream.map(|b| {
             let after = b.position_after;
             Ok((b, after))
         }))
-    }
-
-    fn gradients(&self, model: &Seq2Seq, step: u64, batches: &[PairBatch]) -> StepGradients {
-        let total: usize = batches
-            .iter()
-            .flat_map(|b| b.targets.iter().map(|t| t.len() + 1))
-            .sum();
-        let mut accumulator = GradientsAccumulator::<Seq2Seq>::new();
-        let (mut loss_sum, mut correct, mut tokens) = (0.0, 0i64, 0usize);
-        for batch in batches {
-            let (loss, c, n, t) = batch_loss(model, batch, self.smoothing);
-            let weighted = loss.mul_scalar(n as f64 / total.max(1) as f64);
-            loss_sum += f64::from(weighted.clone().into_scalar::<f32>());
-            correct += c;
-            tokens += t;
-            accumulator.accumulate(
-                model,
-                GradientsParams::from_grads(weighted.backward(), model),
-            );
-        }
-        let mut grads = accumulator.grads();
-        if step < self.freeze_encoder_steps {
-            model
-                .encoder
-                .visit(&mut DropGradients { grads: &mut grads });
-        }
-        let grad_norm = crate::train::optimizer::gradient_norm(model, &mut grads);
-        StepGradients {
-            grads,
-            report: StepReport {
-                loss: loss_sum,
-                accuracy: correct as f64 / total.max(1) as f64,
-                predictions: total,
-                tokens,
-                grad_norm,
-            },
-        }
     }
 
     fn validate(&self, model: &Seq2Seq, max_batches: usize) -> Result<Option<ValidMetrics>> {
@@ -233,130 +163,101 @@ impl TrainingTask for TranslationTask {
     }
 }
 
-/// The fine-tuning configuration saved in a run directory.
-pub fn saved_config(run_dir: &Path) -> Result<Option<FinetuneConfig>> {
-    let path = run_dir.join(CONFIG_FILE);
-    if !path.exists() {
-        return Ok(None);
-    }
-    crate::config::load(&path, Some("finetune"), &[]).map(Some)
+/// The encoder a fine-tuning run starts from: its architecture, its tokenizer, and (with
+/// `init = "pretrained"`) its weights.
+struct EncoderStart {
+    config: EncoderConfig,
+    tokenizer_path: PathBuf,
+    pretrained: Option<crate::model::encoder::Encoder>,
 }
 
-/// Runs (or resumes) a fine-tuning run as configured.
-pub fn finetune(config: &FinetuneConfig, options: &FinetuneOptions) -> Result<FinetuneOutcome> {
-    config.validate()?;
-    let run_dir = &options.run_dir;
-    let conflicts = match saved_config(run_dir)? {
-        Some(saved) => config.resume_conflicts(&saved),
-        None => Vec::new(),
-    };
-    check_run_directory(run_dir, options.resume, &conflicts)?;
-    crate::fsutil::remove_temporaries(run_dir);
-
-    let device = options.device.device()?.autodiff();
-    let t = &config.train;
-    // The encoder's architecture, tokenizer and (with init = pretrained) weights.
-    let (encoder_config, tokenizer_path, pretrained) = match &config.model.pretrained {
+fn encoder_start(config: &FinetuneConfig, device: &Device) -> Result<EncoderStart> {
+    let start = match &config.model.pretrained {
         Some(path) => {
-            let trained = TrainedModel::load(path, None, &device)
+            let trained = TrainedModel::load(path, None, device)
                 .with_context(|| format!("model.pretrained = {}", path.display()))?;
-            let encoder = (config.model.init == EncoderInit::Pretrained)
-                .then(|| trained.model.encoder.clone());
-            (
-                trained.encoder.clone(),
-                trained.tokenizer_path.clone(),
-                encoder,
-            )
+            EncoderStart {
+                config: trained.encoder.clone(),
+                tokenizer_path: trained.tokenizer_path.clone(),
+                pretrained: (config.model.init == EncoderInit::Pretrained)
+                    .then(|| trained.model.encoder.clone()),
+            }
         }
         None => {
             let manifest = crate::data::manifest::Manifest::load(&config.data.shards)?;
-            let tokenizer_path = manifest.tokenizer_path(&config.data.shards);
             let vocab = manifest.tokenizer.vocab_size;
-            (
-                config.encoder.encoder(vocab, t.seq_len)?,
-                tokenizer_path,
-                None,
-            )
+            EncoderStart {
+                config: config.encoder.encoder(vocab, config.train.seq_len)?,
+                tokenizer_path: manifest.tokenizer_path(&config.data.shards),
+                pretrained: None,
+            }
         }
     };
-    if t.seq_len > encoder_config.max_len {
+    if config.train.seq_len > start.config.max_len {
         bail!(
             "train.seq_len ({}) is longer than the pretrained encoder's positions ({})",
-            t.seq_len,
-            encoder_config.max_len
+            config.train.seq_len,
+            start.config.max_len
         );
     }
-    let tokenizer = ClozeTokenizer::load(&tokenizer_path)?;
-    let tokenizer_json = std::fs::read(&tokenizer_path)
-        .with_context(|| format!("cannot read {}", tokenizer_path.display()))?;
-    let (train, dropped) = PairSet::open(
-        &config.data.shards,
-        &config.data.train_split,
-        &tokenizer,
-        config.data.reverse,
-    )
-    .with_context(|| format!("data.shards = {}", config.data.shards.display()))?
-    .without_long_targets(t.seq_len - 1);
+    Ok(start)
+}
+
+/// The training pairs whose target fits `train.seq_len - 1` tokens (a target cut short would
+/// teach the decoder to stop early), and the dev pairs when they read.
+fn open_pairs(
+    config: &FinetuneConfig,
+    tokenizer: &ClozeTokenizer,
+) -> Result<(Arc<PairSet>, Option<Arc<PairSet>>)> {
+    let data = &config.data;
+    let longest = config.train.seq_len - 1;
+    let (train, dropped) = PairSet::open(&data.shards, &data.train_split, tokenizer, data.reverse)
+        .with_context(|| format!("data.shards = {}", data.shards.display()))?
+        .without_long_targets(longest);
     if dropped > 0 {
         tracing::info!(
-            "left out {dropped} training pairs whose target is longer than {} tokens \
-             (train.seq_len - 1): cut short, they would teach the decoder to stop early",
-            t.seq_len - 1
+            "left out {dropped} training pairs whose target is longer than {longest} tokens \
+             (train.seq_len - 1): cut short, they would teach the decoder to stop early"
         );
     }
     ensure!(
         !train.is_empty(),
-        "every training pair's target is longer than train.seq_len - 1 = {} tokens",
-        t.seq_len - 1
+        "every training pair's target is longer than train.seq_len - 1 = {longest} tokens"
     );
-    let train = Arc::new(train);
-    let valid = match PairSet::open(
-        &config.data.shards,
-        &config.data.valid_split,
-        &tokenizer,
-        config.data.reverse,
-    ) {
+    let valid = match PairSet::open(&data.shards, &data.valid_split, tokenizer, data.reverse) {
         Ok(set) => Some(Arc::new(set)),
         Err(e) => {
             tracing::warn!("no validation: {e:#}");
             None
         }
     };
-    let manifest_sha256 = check_resume_shards(run_dir, &config.data.shards, options.resume)?;
+    Ok((Arc::new(train), valid))
+}
+
+/// Runs (or resumes) a fine-tuning run as configured.
+pub fn finetune(config: &FinetuneConfig, options: &TrainOptions) -> Result<FinetuneOutcome> {
+    config.validate()?;
+    prepare_run_directory(config, options)?;
+    let device = options.device.device()?.autodiff();
+    let t = &config.train;
+    let encoder = encoder_start(config, &device)?;
+    let tokenizer = ClozeTokenizer::load(&encoder.tokenizer_path)?;
+    let tokenizer_json = std::fs::read(&encoder.tokenizer_path)
+        .with_context(|| format!("cannot read {}", encoder.tokenizer_path.display()))?;
+    let (train, valid) = open_pairs(config, &tokenizer)?;
+    let manifest_sha256 =
+        check_resume_shards(&options.run_dir, &config.data.shards, options.resume)?;
     device.seed(t.seed);
-    let model = match pretrained {
-        Some(encoder) => Seq2Seq::with_encoder(
-            encoder,
-            &encoder_config,
-            config.model.decoder_layers,
-            &device,
-        ),
-        None => Seq2Seq::new(&encoder_config, config.model.decoder_layers, &device),
+    let layers = config.model.decoder_layers;
+    let model = match encoder.pretrained {
+        Some(pretrained) => Seq2Seq::with_encoder(pretrained, &encoder.config, layers, &device),
+        None => Seq2Seq::new(&encoder.config, layers, &device),
     };
-    let task = TranslationTask {
-        train,
-        loader: PairLoaderConfig {
-            batch_size: t.batch_size,
-            max_source_len: t.seq_len - 2,
-            max_target_len: t.seq_len - 1,
-            seed: t.seed,
-            shuffle: true,
-            epochs: None,
-        },
-        valid,
-        tokenizer,
-        smoothing: config.translation.label_smoothing,
-        freeze_encoder_steps: config.translation.freeze_encoder_steps,
-        search: SearchConfig {
-            beam: config.translation.valid_beam,
-            length_penalty: config.translation.valid_length_penalty,
-            max_len: t.seq_len - 1,
-        },
-    };
+    let task = TranslationTask::new(config, train, valid, tokenizer);
     let saved = TranslationModelConfig {
         finetune: config.clone(),
-        encoder: encoder_config,
-        decoder_layers: config.model.decoder_layers,
+        encoder: encoder.config,
+        decoder_layers: layers,
     };
     let identity = RunIdentity {
         manifest_sha256,
@@ -365,57 +266,48 @@ pub fn finetune(config: &FinetuneConfig, options: &FinetuneOptions) -> Result<Fi
         config_toml: toml::to_string_pretty(config)
             .context("cannot serialise the configuration")?,
     };
-    let run = run_training(
-        &task,
-        model,
-        t,
-        &identity,
-        &LoopOptions {
-            run_dir,
-            resume: options.resume,
-            device: &device,
-            device_name: options.device.to_string(),
-            stop: options.stop.clone(),
-        },
-    )?;
+    let run = run_training(&task, model, t, &identity, options, &device)?;
     let valid = if run.interrupted {
         None
     } else {
         task.evaluate(&run.model.valid(), 0)?
     };
     if let Some(e) = &valid {
-        let json = serde_json::json!({
-            "step": run.steps,
-            "split": config.data.valid_split,
-            "loss": e.loss,
-            "accuracy": e.accuracy,
-            "bleu": e.bleu,
-            "chrf": e.chrf,
-            "sentences": e.sentences,
-            "beam": config.translation.valid_beam,
-        });
-        crate::fsutil::write_atomic(
-            &run_dir.join(EVALUATION_FILE),
-            serde_json::to_string_pretty(&json)?.as_bytes(),
-        )?;
-        let lines = |pick: fn(&(String, String, String)) -> &String| {
-            e.examples
-                .iter()
-                .map(|x| pick(x).as_str())
-                .collect::<Vec<_>>()
-                .join("\n")
-                + "\n"
-        };
-        crate::fsutil::write_atomic(&run_dir.join(HYPOTHESES_FILE), lines(|x| &x.1).as_bytes())?;
-        crate::fsutil::write_atomic(&run_dir.join(REFERENCES_FILE), lines(|x| &x.2).as_bytes())?;
+        write_evaluation(e, run.steps, config, &options.run_dir)?;
     }
-    Ok(FinetuneOutcome {
-        run_dir: run_dir.clone(),
-        start_step: run.start_step,
-        steps: run.steps,
-        interrupted: run.interrupted,
-        valid,
-        tokens_per_s: run.tokens_per_s,
-        seconds: run.seconds,
-    })
+    Ok(run.outcome(&options.run_dir, valid))
+}
+
+/// The final validation's figures (`valid.json`), and its translations and references, a line
+/// each, in the run directory.
+fn write_evaluation(
+    e: &TranslationEvaluation,
+    step: u64,
+    config: &FinetuneConfig,
+    run_dir: &Path,
+) -> Result<()> {
+    let json = serde_json::json!({
+        "step": step,
+        "split": config.data.valid_split,
+        "loss": e.loss,
+        "accuracy": e.accuracy,
+        "bleu": e.bleu,
+        "chrf": e.chrf,
+        "sentences": e.sentences,
+        "beam": config.translation.valid_beam,
+    });
+    crate::fsutil::write_atomic(
+        &run_dir.join(EVALUATION_FILE),
+        serde_json::to_string_pretty(&json)?.as_bytes(),
+    )?;
+    let lines = |pick: fn(&(String, String, String)) -> &String| {
+        e.examples
+            .iter()
+            .map(|x| pick(x).as_str())
+            .collect::<Vec<_>>()
+            .join("\n")
+            + "\n"
+    };
+    crate::fsutil::write_atomic(&run_dir.join(HYPOTHESES_FILE), lines(|x| &x.1).as_bytes())?;
+    crate::fsutil::write_atomic(&run_dir.join(REFERENCES_FILE), lines(|x| &x.2).as_bytes())
 }

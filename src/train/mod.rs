@@ -1,8 +1,14 @@
-//! The training layer: joins the data loader and the model.
+//! The training layer: one loop ([`run`]) that pretraining and fine-tuning each feed with what
+//! differs, a task ([`task`]) with its objective ([`objective`]).
 
+pub mod checkpointer;
 pub mod finetune;
+pub mod objective;
 pub mod optimizer;
 pub mod param_ids;
 pub mod pretrain;
+pub mod resume;
 pub mod run;
 pub mod step;
+pub mod step_log;
+pub mod task;

@@ -3,66 +3,30 @@
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
-use std::sync::atomic::AtomicBool;
 
 use anyhow::{Context, Result, bail};
 use burn::prelude::*;
 
 use crate::checkpoint::metrics::ValidMetrics;
 use crate::checkpoint::trained::load_weights;
-use crate::checkpoint::{CONFIG_FILE, EVALUATION_FILE};
-use crate::checkpoint::{TrainingState, read_state, resolve_checkpoint};
+use crate::checkpoint::{
+    EVALUATION_FILE, TOKENIZER_FILE, TrainingState, read_state, resolve_checkpoint,
+};
 use crate::config::model_section::ModelSection;
 use crate::config::pretrain::PretrainConfig;
-use crate::data::batch::MaskedBatch;
 use crate::data::loader::{Loader, LoaderConfig, ShardSet};
 use crate::data::position::LoaderPosition;
 use crate::data::tokenizer::sha256_hex;
-use crate::device::DeviceChoice;
 use crate::eval::mlm::{MlmEvalOptions, MlmEvaluation, evaluate_mlm, most_frequent_token};
 use crate::model::mlm::MlmModel;
-use crate::train::run::{
-    BatchStream, LoopOptions, RunIdentity, TrainingTask, check_resume_shards, check_run_directory,
-    run_training,
-};
-use crate::train::step::{StepGradients, compute_gradients};
+use crate::train::checkpointer::RunIdentity;
+use crate::train::objective::MlmObjective;
+use crate::train::resume::{check_resume_shards, prepare_run_directory};
+use crate::train::run::{RunOutcome, TrainOptions, run_training};
+use crate::train::task::{TaskBatches, TrainingTask};
 
-/// How a run is launched, besides its configuration.
-#[derive(Clone, Debug)]
-pub struct PretrainOptions {
-    pub run_dir: PathBuf,
-    /// Continue from the run directory's latest checkpoint (starting afresh if it has none).
-    pub resume: bool,
-    pub device: DeviceChoice,
-    /// Set (by Ctrl-C) to checkpoint after the current step and stop.
-    pub stop: Arc<AtomicBool>,
-}
-
-/// How a run ended.
-#[derive(Clone, Debug)]
-pub struct PretrainOutcome {
-    pub run_dir: PathBuf,
-    /// The step the run started from (0, or the checkpoint it resumed).
-    pub start_step: u64,
-    /// Steps completed in all.
-    pub steps: u64,
-    /// Stopped before `train.steps` by a stop request.
-    pub interrupted: bool,
-    /// Validation at the end, with the unigram baseline, when there is a valid split.
-    pub valid: Option<MlmEvaluation>,
-    /// Tokens per second over this session's steps.
-    pub tokens_per_s: f64,
-    pub seconds: f64,
-}
-
-/// The configuration saved in a run directory.
-pub fn saved_config(run_dir: &Path) -> Result<Option<PretrainConfig>> {
-    let path = run_dir.join(CONFIG_FILE);
-    if !path.exists() {
-        return Ok(None);
-    }
-    crate::config::load(&path, Some("pretrain"), &[]).map(Some)
-}
+/// How a pretraining run ended, with the validation against the unigram baseline.
+pub type PretrainOutcome = RunOutcome<MlmEvaluation>;
 
 fn loader_config(config: &PretrainConfig, split: &str) -> LoaderConfig {
     LoaderConfig {
@@ -84,15 +48,18 @@ struct MlmTask {
 }
 
 impl TrainingTask for MlmTask {
-    type Model = MlmModel;
-    type Batch = MaskedBatch;
+    type Objective = MlmObjective;
     type Position = LoaderPosition;
+
+    fn objective(&self) -> &MlmObjective {
+        &MlmObjective
+    }
 
     fn valid_column(&self) -> &'static str {
         crate::checkpoint::metrics::VALID_MASK_ACCURACY
     }
 
-    fn batches(&self, position: LoaderPosition) -> BatchStream<'_, MaskedBatch, LoaderPosition> {
+    fn batches(&self, position: LoaderPosition) -> TaskBatches<'_, Self> {
         let loader = Loader::start(self.train_set.clone(), self.train_config.clone(), position);
         Box::new(loader.map(|batch| {
             batch.map(|b| {
@@ -100,10 +67,6 @@ impl TrainingTask for MlmTask {
                 (b, after)
             })
         }))
-    }
-
-    fn gradients(&self, model: &MlmModel, _step: u64, batches: &[MaskedBatch]) -> StepGradients {
-        compute_gradients(model, batches)
     }
 
     fn validate(&self, model: &MlmModel, max_batches: usize) -> Result<Option<ValidMetrics>> {
@@ -120,6 +83,69 @@ impl TrainingTask for MlmTask {
             accuracy: e.accuracy(),
             extra: e.mask().accuracy(),
         }))
+    }
+}
+
+impl MlmTask {
+    /// The train split of the shards, and the valid split when it has tokens.
+    fn open(config: &PretrainConfig) -> Result<Self> {
+        let train_config = loader_config(config, &config.data.train_split);
+        let train_set = Arc::new(
+            ShardSet::open(&config.data.shards, &train_config)
+                .with_context(|| format!("data.shards = {}", config.data.shards.display()))?,
+        );
+        let valid_config = loader_config(config, &config.data.valid_split);
+        let valid = if train_set.manifest().total_tokens(&config.data.valid_split) > 0 {
+            let set = ShardSet::open(&config.data.shards, &valid_config)?;
+            Some((Arc::new(set), valid_config))
+        } else {
+            tracing::warn!(
+                "{} has no '{}' split (or it is empty): no validation",
+                config.data.shards.display(),
+                config.data.valid_split
+            );
+            None
+        };
+        Ok(Self {
+            train_set,
+            train_config,
+            valid,
+        })
+    }
+
+    /// The whole valid split against the unigram baseline (the train split's most frequent
+    /// token), written to the run directory's `valid.json`.
+    fn final_validation(
+        &self,
+        model: &MlmModel,
+        step: u64,
+        config: &PretrainConfig,
+        run_dir: &Path,
+    ) -> Result<Option<MlmEvaluation>> {
+        let Some((set, valid_config)) = &self.valid else {
+            return Ok(None);
+        };
+        let counts = self.train_set.token_counts()?;
+        let vocab = self.train_set.vocab();
+        let options = MlmEvalOptions {
+            unigram: most_frequent_token(&counts, |id| vocab.is_special(id)),
+            ..MlmEvalOptions::default()
+        };
+        let evaluation = evaluate_mlm(model, set.clone(), valid_config, &options)?;
+        let json = serde_json::json!({
+            "step": step,
+            "split": config.data.valid_split,
+            "loss": evaluation.loss(),
+            "accuracy": evaluation.accuracy(),
+            "top5": evaluation.all.top5_accuracy(),
+            "mask_accuracy": evaluation.mask().accuracy(),
+            "unigram_mask_accuracy": evaluation.unigram_mask_accuracy(),
+            "predictions": evaluation.predictions(),
+            "mask_predictions": evaluation.mask().predictions,
+        });
+        let path = run_dir.join(EVALUATION_FILE);
+        crate::fsutil::write_atomic(&path, serde_json::to_string_pretty(&json)?.as_bytes())?;
+        Ok(Some(evaluation))
     }
 }
 
@@ -150,65 +176,29 @@ pub fn with_init_model(
 }
 
 /// Runs (or resumes) a pretraining run as configured.
-pub fn pretrain(config: &PretrainConfig, options: &PretrainOptions) -> Result<PretrainOutcome> {
+pub fn pretrain(config: &PretrainConfig, options: &TrainOptions) -> Result<PretrainOutcome> {
     let (config, init) = with_init_model(config)?;
     let config = &config;
     config.validate()?;
-    let run_dir = &options.run_dir;
-    let conflicts = match saved_config(run_dir)? {
-        Some(saved) => config.resume_conflicts(&saved),
-        None => Vec::new(),
-    };
-    check_run_directory(run_dir, options.resume, &conflicts)?;
-    // What a killed run may have left: temporary files of interrupted writes.
-    crate::fsutil::remove_temporaries(run_dir);
-
-    let train_config = loader_config(config, &config.data.train_split);
-    let train_set = Arc::new(
-        ShardSet::open(&config.data.shards, &train_config)
-            .with_context(|| format!("data.shards = {}", config.data.shards.display()))?,
-    );
-    let valid_config = loader_config(config, &config.data.valid_split);
-    let valid_set = if train_set.manifest().total_tokens(&config.data.valid_split) > 0 {
-        Some(Arc::new(ShardSet::open(
-            &config.data.shards,
-            &valid_config,
-        )?))
-    } else {
-        tracing::warn!(
-            "{} has no '{}' split (or it is empty): no validation",
-            config.data.shards.display(),
-            config.data.valid_split
-        );
-        None
-    };
-    let manifest_sha256 = check_resume_shards(run_dir, &config.data.shards, options.resume)?;
-    let vocab_size = train_set.manifest().tokenizer.vocab_size;
-    let tokenizer_path = train_set.manifest().tokenizer_path(&config.data.shards);
+    prepare_run_directory(config, options)?;
+    let task = MlmTask::open(config)?;
+    let manifest = task.train_set.manifest();
+    let manifest_sha256 =
+        check_resume_shards(&options.run_dir, &config.data.shards, options.resume)?;
+    let tokenizer_path = manifest.tokenizer_path(&config.data.shards);
     let tokenizer_json = std::fs::read(&tokenizer_path)
         .with_context(|| format!("cannot read {}", tokenizer_path.display()))?;
-    let encoder = config.model.encoder(vocab_size, config.train.seq_len)?;
+    let encoder = config
+        .model
+        .encoder(manifest.tokenizer.vocab_size, config.train.seq_len)?;
 
     let device = options.device.device()?.autodiff();
     device.seed(config.train.seed);
     let mut model = MlmModel::new(&encoder, &device);
     if let Some((checkpoint, state)) = &init {
-        if state.tokenizer_sha256 != sha256_hex(&tokenizer_json) {
-            bail!(
-                "init = {}: its tokenizer is not the one of the shards ({}); shard the data \
-                 with {}",
-                checkpoint.display(),
-                tokenizer_path.display(),
-                checkpoint.join(crate::checkpoint::TOKENIZER_FILE).display()
-            );
-        }
+        check_init_tokenizer(checkpoint, state, &tokenizer_json, &tokenizer_path)?;
         model = load_weights(model, checkpoint)?;
     }
-    let task = MlmTask {
-        train_set: train_set.clone(),
-        train_config,
-        valid: valid_set.clone().map(|set| (set, valid_config.clone())),
-    };
     let identity = RunIdentity {
         manifest_sha256,
         tokenizer_json,
@@ -216,55 +206,29 @@ pub fn pretrain(config: &PretrainConfig, options: &PretrainOptions) -> Result<Pr
         config_toml: toml::to_string_pretty(config)
             .context("cannot serialise the configuration")?,
     };
-    let run = run_training(
-        &task,
-        model,
-        &config.train,
-        &identity,
-        &LoopOptions {
-            run_dir,
-            resume: options.resume,
-            device: &device,
-            device_name: options.device.to_string(),
-            stop: options.stop.clone(),
-        },
-    )?;
-
-    let valid = match (&valid_set, run.interrupted) {
-        (Some(set), false) => {
-            let counts = train_set.token_counts()?;
-            let vocab = train_set.vocab();
-            let unigram = most_frequent_token(&counts, |id| vocab.is_special(id));
-            let options = MlmEvalOptions {
-                unigram,
-                ..MlmEvalOptions::default()
-            };
-            let evaluation =
-                evaluate_mlm(&run.model.valid(), set.clone(), &valid_config, &options)?;
-            let path = run_dir.join(EVALUATION_FILE);
-            let json = serde_json::json!({
-                "step": run.steps,
-                "split": config.data.valid_split,
-                "loss": evaluation.loss(),
-                "accuracy": evaluation.accuracy(),
-                "top5": evaluation.all.top5_accuracy(),
-                "mask_accuracy": evaluation.mask().accuracy(),
-                "unigram_mask_accuracy": evaluation.unigram_mask_accuracy(),
-                "predictions": evaluation.predictions(),
-                "mask_predictions": evaluation.mask().predictions,
-            });
-            crate::fsutil::write_atomic(&path, serde_json::to_string_pretty(&json)?.as_bytes())?;
-            Some(evaluation)
-        }
-        _ => None,
+    let run = run_training(&task, model, &config.train, &identity, options, &device)?;
+    let valid = if run.interrupted {
+        None
+    } else {
+        task.final_validation(&run.model.valid(), run.steps, config, &options.run_dir)?
     };
-    Ok(PretrainOutcome {
-        run_dir: run_dir.clone(),
-        start_step: run.start_step,
-        steps: run.steps,
-        interrupted: run.interrupted,
-        valid,
-        tokens_per_s: run.tokens_per_s,
-        seconds: run.seconds,
-    })
+    Ok(run.outcome(&options.run_dir, valid))
+}
+
+/// Refuses an `init` checkpoint trained with another tokenizer than the shards'.
+fn check_init_tokenizer(
+    checkpoint: &Path,
+    state: &TrainingState,
+    tokenizer_json: &[u8],
+    tokenizer_path: &Path,
+) -> Result<()> {
+    if state.tokenizer_sha256 != sha256_hex(tokenizer_json) {
+        bail!(
+            "init = {}: its tokenizer is not the one of the shards ({}); shard the data with {}",
+            checkpoint.display(),
+            tokenizer_path.display(),
+            checkpoint.join(TOKENIZER_FILE).display()
+        );
+    }
+    Ok(())
 }

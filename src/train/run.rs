@@ -1,88 +1,79 @@
-//! The training loop that pretraining and fine-tuning share: resume from the newest checkpoint,
-//! steps with gradient accumulation and the device reseeded from (seed, step), non-finite steps
-//! skipped, periodic validation, `metrics.csv`, the progress bar, checkpoints, and Ctrl-C. A task
-//! supplies its batches, its gradients and its validation.
+//! The training loop that pretraining and fine-tuning share, in phases: load or start, step
+//! (gradient accumulation, the device reseeded from (seed, step), non-finite steps skipped), log,
+//! validate, checkpoint, stop (at the last step, on Ctrl-C, or after too many non-finite steps).
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Instant;
 
-use anyhow::{Context, Result, anyhow, bail};
+use anyhow::{Context, Result, anyhow};
 use burn::module::Module;
 use burn::optim::ModuleOptimizer;
 use burn::prelude::*;
-use serde::Serialize;
-use serde::de::DeserializeOwned;
 
-use crate::checkpoint::metrics::{MetricsLog, StepMetrics, ValidMetrics};
-use crate::checkpoint::{
-    CHECKPOINTS_DIR, CONFIG_FILE, METRICS_FILE, TrainingState, has_checkpoints, latest_state,
-    load_latest, prune_checkpoints, save_checkpoint,
-};
+use crate::checkpoint::{CHECKPOINTS_DIR, CONFIG_FILE, has_checkpoints, load_latest};
 use crate::config::train_section::TrainSection;
-use crate::data::manifest::manifest_sha256;
+use crate::device::DeviceChoice;
+use crate::train::checkpointer::{Checkpointer, RunIdentity};
+use crate::train::objective::Objective;
 use crate::train::optimizer::{AdamWSettings, adamw};
 use crate::train::param_ids::with_seeded_param_ids;
-use crate::train::step::{StepGradients, apply_gradients, step_seed};
+use crate::train::step::{StepReport, apply_gradients, compute_gradients, step_seed};
+use crate::train::step_log::StepLog;
+use crate::train::task::{TaskBatch, TaskBatches, TaskModel, TrainingTask};
 
-/// A task's training batches, each with the data position after it.
-pub type BatchStream<'a, B, P> = Box<dyn Iterator<Item = Result<(B, P)>> + 'a>;
-
-/// What a training task brings to the shared loop.
-pub trait TrainingTask {
-    type Model: Module;
-    type Batch;
-    /// Where the task's data stream stands after a batch; saved in checkpoints.
-    type Position: Clone + Default + Serialize + DeserializeOwned;
-
-    /// The name of the task's own validation column in metrics.csv.
-    fn valid_column(&self) -> &'static str;
-
-    /// The training batches from `position` on, each with the position after it.
-    fn batches(&self, position: Self::Position) -> BatchStream<'_, Self::Batch, Self::Position>;
-
-    /// The gradients of one step (before step `step` is done) over `batches`.
-    fn gradients(&self, model: &Self::Model, step: u64, batches: &[Self::Batch]) -> StepGradients;
-
-    /// Validation of the model (in validation mode) on at most `max_batches` batches (0: all),
-    /// or `None` when the task has no validation data.
-    fn validate(&self, model: &Self::Model, max_batches: usize) -> Result<Option<ValidMetrics>>;
-}
-
-/// What identifies a run's data and settings in its checkpoints.
-pub struct RunIdentity {
-    /// The sha256 of the training shards' manifest.json.
-    pub manifest_sha256: String,
-    /// The tokenizer.json the model reads, saved in every checkpoint.
-    pub tokenizer_json: Vec<u8>,
-    /// The resolved configuration, saved in every checkpoint and as config.toml.
-    pub config: serde_json::Value,
-    pub config_toml: String,
-}
-
-/// How the training loop is launched.
-pub struct LoopOptions<'a> {
-    pub run_dir: &'a Path,
+/// How a training run (pretraining or fine-tuning) is launched, besides its configuration.
+#[derive(Clone, Debug)]
+pub struct TrainOptions {
+    pub run_dir: PathBuf,
+    /// Continue from the run directory's latest checkpoint (starting afresh if it has none).
     pub resume: bool,
-    /// An autodiff device.
-    pub device: &'a Device,
-    /// For messages.
-    pub device_name: String,
+    pub device: DeviceChoice,
     /// Set (by Ctrl-C) to checkpoint after the current step and stop.
     pub stop: Arc<AtomicBool>,
 }
 
-/// How a run ended.
-pub struct RunResult<M> {
-    /// The model after the last step, on the autodiff device.
-    pub model: M,
+/// How a run ended, with the stage's final validation `V`.
+#[derive(Clone, Debug)]
+pub struct RunOutcome<V> {
+    pub run_dir: PathBuf,
+    /// The step the run started from (0, or the checkpoint it resumed).
     pub start_step: u64,
+    /// Steps completed in all.
     pub steps: u64,
     /// Stopped before `train.steps` by a stop request.
     pub interrupted: bool,
+    /// Validation at the end, when there is validation data and the run was not interrupted.
+    pub valid: Option<V>,
+    /// Tokens per second over this session's steps.
     pub tokens_per_s: f64,
     pub seconds: f64,
+}
+
+/// How the loop ended: the model after the last step, on the autodiff device.
+pub struct RunResult<M> {
+    pub model: M,
+    pub start_step: u64,
+    pub steps: u64,
+    pub interrupted: bool,
+    pub tokens_per_s: f64,
+    pub seconds: f64,
+}
+
+impl<M> RunResult<M> {
+    /// The outcome a stage reports, with its final validation.
+    pub fn outcome<V>(&self, run_dir: &Path, valid: Option<V>) -> RunOutcome<V> {
+        RunOutcome {
+            run_dir: run_dir.to_owned(),
+            start_step: self.start_step,
+            steps: self.steps,
+            interrupted: self.interrupted,
+            valid,
+            tokens_per_s: self.tokens_per_s,
+            seconds: self.seconds,
+        }
+    }
 }
 
 /// A run stopped because too many steps in a row had a non-finite loss or gradient norm.
@@ -101,17 +92,159 @@ pub struct NonFiniteLoss {
     pub checkpoint: PathBuf,
 }
 
-/// Trains `model` (fresh, on the autodiff device; replaced by the checkpoint when resuming) for
+/// Where a run stands between steps: all that a checkpoint saves.
+struct RunState<M, P> {
+    step: u64,
+    tokens: u64,
+    model: M,
+    optimizer: ModuleOptimizer,
+    position: P,
+}
+
+/// A task's run state.
+type TaskRun<T> = RunState<TaskModel<T>, <T as TrainingTask>::Position>;
+
+/// Whether a periodic event (every `every` steps, 0: never) falls after `step`: the last step
+/// has its own.
+pub fn periodic(every: u64, step: u64, steps: u64) -> bool {
+    every > 0 && step.is_multiple_of(every) && step < steps
+}
+
+/// Trains `model` (fresh, on the autodiff `device`; replaced by the checkpoint when resuming) for
 /// `train.steps` steps in all.
 pub fn run_training<T: TrainingTask>(
     task: &T,
-    model: T::Model,
+    model: TaskModel<T>,
     train: &TrainSection,
     identity: &RunIdentity,
-    options: &LoopOptions,
-) -> Result<RunResult<T::Model>> {
-    let run_dir = options.run_dir;
+    options: &TrainOptions,
+    device: &Device,
+) -> Result<RunResult<TaskModel<T>>> {
+    let run_dir = &options.run_dir;
     let checkpoint_dir = run_dir.join(CHECKPOINTS_DIR);
+    let checkpointer =
+        Checkpointer::new(checkpoint_dir, train.keep_checkpoints, train.seed, identity);
+    // Load or start.
+    let run = load_or_start::<T>(model, train, &checkpointer.dir, options)?;
+    let start = run.step;
+    std::fs::create_dir_all(run_dir)
+        .with_context(|| format!("cannot create the run directory {}", run_dir.display()))?;
+    crate::fsutil::write_atomic(&run_dir.join(CONFIG_FILE), identity.config_toml.as_bytes())?;
+    let log = StepLog::open(run_dir, train, start, run.tokens, task.valid_column())?;
+    let mut session = Session {
+        task,
+        train,
+        options,
+        device,
+        checkpointer,
+        log,
+    };
+    let (run, interrupted) = session.steps(run)?;
+    session.log.bar.finish_and_clear();
+    let seconds = session.log.started.elapsed().as_secs_f64();
+    // The last checkpoint, unless this session took no step and one is there already.
+    if run.step > start || !has_checkpoints(&session.checkpointer.dir) {
+        let path = session.save(&run)?;
+        tracing::info!("checkpoint {}", path.display());
+    }
+    let tokens = run.tokens - session.log.tokens_at_start;
+    Ok(RunResult {
+        start_step: start,
+        steps: run.step,
+        interrupted,
+        tokens_per_s: tokens as f64 / seconds.max(1e-9),
+        seconds,
+        model: run.model,
+    })
+}
+
+/// What the steps of one session of a run share.
+struct Session<'a, T: TrainingTask> {
+    task: &'a T,
+    train: &'a TrainSection,
+    options: &'a TrainOptions,
+    device: &'a Device,
+    checkpointer: Checkpointer<'a>,
+    log: StepLog,
+}
+
+impl<T: TrainingTask> Session<'_, T> {
+    /// Steps from `run` to the end of the run, or to a stop request (then `true`).
+    fn steps(&mut self, mut run: TaskRun<T>) -> Result<(TaskRun<T>, bool)> {
+        let (task, train) = (self.task, self.train);
+        let schedule = train.schedule();
+        let mut batches = task.batches(run.position.clone());
+        let mut nonfinite_in_a_row = 0u64;
+        while run.step < train.steps {
+            // Step: the device reseeded from (seed, step), so that a resumed run draws the
+            // dropout of an uninterrupted one.
+            self.device.seed(step_seed(train.seed, run.step));
+            let micro_batches = next_micro_batches::<T>(&mut batches, train.grad_accum, &mut run)?;
+            let lr = schedule.lr(run.step);
+            let step_started = Instant::now();
+            let report;
+            (run, report) = take_step(task.objective(), run, &micro_batches, lr, train.grad_clip);
+            nonfinite_in_a_row = if report.is_finite() {
+                0
+            } else {
+                nonfinite_in_a_row + 1
+            };
+            if nonfinite_in_a_row > 0 {
+                let limit = train.max_nonfinite_steps;
+                self.log
+                    .skipped(run.step, &report, nonfinite_in_a_row, limit);
+            }
+            // Validate, then log the step with its validation.
+            let valid = if periodic(train.valid_every, run.step, train.steps) {
+                task.validate(&run.model.valid(), train.valid_batches)?
+            } else {
+                None
+            };
+            let seconds = step_started.elapsed().as_secs_f64();
+            self.log
+                .step(run.step, run.tokens, lr, &report, seconds, valid.as_ref())?;
+            // Checkpoint and stop.
+            if nonfinite_in_a_row >= train.max_nonfinite_steps {
+                let checkpoint = self.save(&run)?;
+                self.log.bar.finish_and_clear();
+                let (step, in_a_row) = (run.step, nonfinite_in_a_row);
+                return Err(NonFiniteLoss {
+                    step,
+                    in_a_row,
+                    checkpoint,
+                }
+                .into());
+            }
+            if self.options.stop.load(Ordering::SeqCst) {
+                let interrupted = run.step < train.steps;
+                return Ok((run, interrupted));
+            }
+            if periodic(train.checkpoint_every, run.step, train.steps) {
+                self.save(&run)?;
+            }
+        }
+        Ok((run, false))
+    }
+
+    fn save(&self, run: &TaskRun<T>) -> Result<PathBuf> {
+        let checkpointer = &self.checkpointer;
+        checkpointer.save(
+            run.step,
+            run.tokens,
+            &run.position,
+            &run.model,
+            &run.optimizer,
+        )
+    }
+}
+
+/// The run as its newest loadable checkpoint left it when resuming, else `model` at step 0.
+fn load_or_start<T: TrainingTask>(
+    model: TaskModel<T>,
+    train: &TrainSection,
+    checkpoint_dir: &Path,
+    options: &TrainOptions,
+) -> Result<TaskRun<T>> {
     let settings = AdamWSettings {
         beta1: train.beta1,
         beta2: train.beta2,
@@ -119,240 +252,87 @@ pub fn run_training<T: TrainingTask>(
         weight_decay: train.weight_decay,
     };
     let model = with_seeded_param_ids(model, train.seed);
-    let loaded = if options.resume {
-        load_latest(&checkpoint_dir, model.clone(), || adamw(settings))?
-    } else {
-        None
-    };
-    let (start, mut tokens, mut model, mut optimizer, position) = match loaded {
-        Some((state, model, optimizer)) => {
-            tracing::info!("resuming {} at step {}", run_dir.display(), state.step);
-            let position: T::Position =
-                serde_json::from_value(state.loader.clone()).with_context(|| {
-                    format!(
-                        "{}: the data position of step {} does not read (a pretraining run written before \
-                         cloze mixed its sources cannot continue in this version: start it afresh)",
-                        checkpoint_dir.display(),
-                        state.step
-                    )
-                })?;
-            (state.step, state.tokens, model, optimizer, position)
-        }
-        None => (0, 0, model, adamw(settings), T::Position::default()),
-    };
     tracing::info!(
         "{} parameters on {}; {} steps of {} x {} sequences",
         model.num_params(),
-        options.device_name,
+        options.device,
         train.steps,
         train.grad_accum,
         train.batch_size
     );
-    std::fs::create_dir_all(run_dir)
-        .with_context(|| format!("cannot create the run directory {}", run_dir.display()))?;
-    crate::fsutil::write_atomic(&run_dir.join(CONFIG_FILE), identity.config_toml.as_bytes())?;
-    let mut metrics = MetricsLog::open(&run_dir.join(METRICS_FILE), start, task.valid_column())?;
-    let schedule = train.schedule();
-    let mut batches = task.batches(position.clone());
-    let mut position = position;
-    let bar = crate::progress::steps_bar(train.steps, start);
-    let started = Instant::now();
-    let session_tokens_at_start = tokens;
-    let mut step = start;
-    let mut interrupted = false;
-    let mut nonfinite_in_a_row = 0u64;
-    let tokenizer_sha256 = crate::data::tokenizer::sha256_hex(&identity.tokenizer_json);
-    let checkpoint = |step: u64,
-                      tokens: u64,
-                      position: &T::Position,
-                      model: &T::Model,
-                      optimizer: &ModuleOptimizer| {
-        let state = TrainingState {
-            step,
-            tokens,
-            loader: serde_json::to_value(position).expect("a position serialises"),
-            seed: train.seed,
-            manifest_sha256: identity.manifest_sha256.clone(),
-            tokenizer_sha256: tokenizer_sha256.clone(),
-            config: identity.config.clone(),
-        };
-        let saved = save_checkpoint(
-            &checkpoint_dir,
-            &state,
-            model,
-            optimizer,
-            &identity.tokenizer_json,
-        )?;
-        prune_checkpoints(&checkpoint_dir, train.keep_checkpoints, step)?;
-        Ok::<_, anyhow::Error>(saved)
+    let loaded = if options.resume {
+        load_latest(checkpoint_dir, model.clone(), || adamw(settings))?
+    } else {
+        None
     };
-    while step < train.steps {
-        options.device.seed(step_seed(train.seed, step));
-        let mut micro_batches = Vec::with_capacity(train.grad_accum);
-        for _ in 0..train.grad_accum {
-            let (batch, after) = batches
-                .next()
-                .ok_or_else(|| anyhow!("the training split ended unexpectedly"))??;
-            micro_batches.push(batch);
-            position = after;
-        }
-        let lr = schedule.lr(step);
-        let step_started = Instant::now();
-        let mut gradients = task.gradients(&model, step, &micro_batches);
-        if crate::fault::active("nonfinite-loss", step + 1) {
-            gradients.report.loss = f64::NAN;
-        }
-        let report = gradients.report;
-        if report.is_finite() {
-            model = apply_gradients(model, &mut optimizer, gradients, lr, train.grad_clip);
-            nonfinite_in_a_row = 0;
-        } else {
-            nonfinite_in_a_row += 1;
-        }
-        step += 1;
-        tokens += report.tokens as u64;
-        if nonfinite_in_a_row > 0 {
-            bar.suspend(|| {
-                tracing::warn!(
-                    "step {step}: loss {}, gradient norm {}: skipped, the weights are those of step {} \
-                     ({nonfinite_in_a_row} such steps in a row; the run stops at {})",
-                    report.loss,
-                    report.grad_norm,
-                    step - nonfinite_in_a_row,
-                    train.max_nonfinite_steps
-                )
-            });
-        }
-        let valid = if train.valid_every > 0
-            && step.is_multiple_of(train.valid_every)
-            && step < train.steps
-        {
-            task.validate(&model.valid(), train.valid_batches)?
-        } else {
-            None
-        };
-        let elapsed = started.elapsed().as_secs_f64();
-        let session_rate = (tokens - session_tokens_at_start) as f64 / elapsed.max(1e-9);
-        metrics.append(
-            &StepMetrics {
-                step,
-                tokens,
-                loss: report.loss,
-                accuracy: report.accuracy,
-                lr,
-                grad_norm: report.grad_norm,
-                tokens_per_s: report.tokens as f64 / step_started.elapsed().as_secs_f64(),
-            },
-            valid.as_ref(),
-        )?;
-        bar.set_position(step);
-        bar.set_message(format!(
-            "loss {:.3} acc {:.3} {:.0} tok/s",
-            report.loss, report.accuracy, session_rate
-        ));
-        if bar.is_hidden() && (step.is_multiple_of(train.log_every.max(1)) || step == train.steps) {
-            tracing::info!(
-                "step {step}/{}: loss {:.4}, accuracy {:.4}, lr {lr:.2e}, grad norm {:.3}, {session_rate:.0} tokens/s",
-                train.steps,
-                report.loss,
-                report.accuracy,
-                report.grad_norm
-            );
-        }
-        if let Some(v) = valid {
-            bar.suspend(|| {
-                tracing::info!(
-                    "step {step}: valid loss {:.4}, accuracy {:.4}, {} {:.4}",
-                    v.loss,
-                    v.accuracy,
-                    task.valid_column(),
-                    v.extra
-                )
-            });
-        }
-        if nonfinite_in_a_row >= train.max_nonfinite_steps {
-            let path = checkpoint(step, tokens, &position, &model, &optimizer)?;
-            bar.finish_and_clear();
-            return Err(NonFiniteLoss {
-                step,
-                in_a_row: nonfinite_in_a_row,
-                checkpoint: path,
-            }
-            .into());
-        }
-        if options.stop.load(Ordering::SeqCst) {
-            interrupted = step < train.steps;
-            break;
-        }
-        if train.checkpoint_every > 0
-            && step.is_multiple_of(train.checkpoint_every)
-            && step < train.steps
-        {
-            checkpoint(step, tokens, &position, &model, &optimizer)?;
-        }
-    }
-    bar.finish_and_clear();
-    let seconds = started.elapsed().as_secs_f64();
-    if step > start || !has_checkpoints(&checkpoint_dir) {
-        let path = checkpoint(step, tokens, &position, &model, &optimizer)?;
-        tracing::info!("checkpoint {}", path.display());
-    }
-    Ok(RunResult {
+    let Some((state, model, optimizer)) = loaded else {
+        return Ok(RunState {
+            step: 0,
+            tokens: 0,
+            model,
+            optimizer: adamw(settings),
+            position: T::Position::default(),
+        });
+    };
+    tracing::info!(
+        "resuming {} at step {}",
+        options.run_dir.display(),
+        state.step
+    );
+    let position = serde_json::from_value(state.loader.clone()).with_context(|| {
+        format!(
+            "{}: the data position of step {} does not read (a pretraining run written before \
+             cloze mixed its sources cannot continue in this version: start it afresh)",
+            checkpoint_dir.display(),
+            state.step
+        )
+    })?;
+    Ok(RunState {
+        step: state.step,
+        tokens: state.tokens,
         model,
-        start_step: start,
-        steps: step,
-        interrupted,
-        tokens_per_s: (tokens - session_tokens_at_start) as f64 / seconds.max(1e-9),
-        seconds,
+        optimizer,
+        position,
     })
 }
 
-/// Whether a checkpoint trained on the shards whose manifest hashed to `recorded` may resume on
-/// shards whose manifest hashes to `current`: the same shards, or a checkpoint that recorded
-/// none (written by `cloze import hf`, which saw no shards).
-pub fn may_resume_on(recorded: &str, current: &str) -> bool {
-    recorded.is_empty() || recorded == current
+/// The `grad_accum` micro-batches of the next step; the run's data position moves past them.
+fn next_micro_batches<T: TrainingTask>(
+    batches: &mut TaskBatches<'_, T>,
+    grad_accum: usize,
+    run: &mut TaskRun<T>,
+) -> Result<Vec<TaskBatch<T>>> {
+    let mut micro_batches = Vec::with_capacity(grad_accum);
+    for _ in 0..grad_accum {
+        let (batch, after) = batches
+            .next()
+            .ok_or_else(|| anyhow!("the training split ended unexpectedly"))??;
+        micro_batches.push(batch);
+        run.position = after;
+    }
+    Ok(micro_batches)
 }
 
-/// The sha256 of the manifest of `shards`, after refusing to resume `run_dir` on shards other
-/// than those its newest checkpoint was trained on.
-pub fn check_resume_shards(run_dir: &Path, shards: &Path, resume: bool) -> Result<String> {
-    let current = manifest_sha256(shards)?;
-    if resume
-        && let Some(state) = latest_state(&run_dir.join(CHECKPOINTS_DIR))
-        && !may_resume_on(&state.manifest_sha256, &current)
-    {
-        bail!(
-            "cannot resume {}: the shards in {} were rewritten since its checkpoint; start a \
-             new run (another --run-dir) or remove this one",
-            run_dir.display(),
-            shards.display()
-        );
+/// One step: the gradients, applied unless the loss or the gradient norm is not finite (then the
+/// weights and the optimizer state stay as they were); the step counts either way.
+fn take_step<O: Objective, P>(
+    objective: &O,
+    mut run: RunState<O::Model, P>,
+    micro_batches: &[O::Batch],
+    lr: f64,
+    grad_clip: f64,
+) -> (RunState<O::Model, P>, StepReport) {
+    let mut gradients = compute_gradients(objective, &run.model, run.step, micro_batches);
+    if crate::fault::active("nonfinite-loss", run.step + 1) {
+        gradients.report.loss = f64::NAN;
     }
-    Ok(current)
-}
-
-/// Refuses to start over a run directory that holds checkpoints unless resuming, and to resume
-/// with settings that conflict with the saved ones (`conflicts` lists the differing keys).
-pub fn check_run_directory(run_dir: &Path, resume: bool, conflicts: &[&str]) -> Result<()> {
-    if !has_checkpoints(&run_dir.join(CHECKPOINTS_DIR)) {
-        return Ok(());
+    let report = gradients.report;
+    if report.is_finite() {
+        run.model = apply_gradients(run.model, &mut run.optimizer, gradients, lr, grad_clip);
     }
-    if !resume {
-        bail!(
-            "{} already holds a run; pass --resume to continue it, or choose another --run-dir",
-            run_dir.display()
-        );
-    }
-    if !conflicts.is_empty() {
-        bail!(
-            "cannot resume {}: {} differ from the run's {}; start a new run instead",
-            run_dir.display(),
-            conflicts.join(", "),
-            run_dir.join(CONFIG_FILE).display()
-        );
-    }
-    Ok(())
+    run.step += 1;
+    run.tokens += report.tokens as u64;
+    (run, report)
 }
 
 #[cfg(test)]
@@ -360,26 +340,11 @@ mod tests {
     use super::*;
 
     #[test]
-    fn a_run_resumes_only_on_the_shards_it_was_trained_on() {
-        assert!(may_resume_on("abc", "abc"));
-        assert!(!may_resume_on("abc", "abd"));
-        // An imported checkpoint saw no shards: any will do.
-        assert!(may_resume_on("", "abc"));
-    }
-
-    #[test]
-    fn a_run_directory_with_checkpoints_is_resumed_or_refused() {
-        let dir = tempfile::tempdir().unwrap();
-        // Nothing there yet: starting is fine, with or without --resume.
-        check_run_directory(dir.path(), false, &[]).unwrap();
-        check_run_directory(dir.path(), true, &["train.lr"]).unwrap();
-        std::fs::create_dir_all(dir.path().join(CHECKPOINTS_DIR).join("step-0000004")).unwrap();
-        let fresh = check_run_directory(dir.path(), false, &[]).unwrap_err();
-        assert!(fresh.to_string().contains("--resume"), "{fresh}");
-        check_run_directory(dir.path(), true, &[]).unwrap();
-        let changed = check_run_directory(dir.path(), true, &["train.lr", "model.size"])
-            .unwrap_err()
-            .to_string();
-        assert!(changed.contains("train.lr, model.size differ"), "{changed}");
+    fn periodic_events_fall_on_multiples_before_the_last_step() {
+        let due: Vec<u64> = (1..=10).filter(|&s| periodic(4, s, 10)).collect();
+        assert_eq!(due, [4, 8]);
+        // The last step is not periodic even when a multiple: the run's end handles it.
+        assert!(!periodic(5, 10, 10));
+        assert!((1..=10).all(|s| !periodic(0, s, 10)));
     }
 }

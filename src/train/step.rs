@@ -1,12 +1,13 @@
-//! One optimisation step of masked-language modelling.
+//! One optimisation step: gradients summed over micro-batches (the one gradient accumulator of
+//! pretraining and fine-tuning), measured, clipped and applied.
 
 use burn::optim::{GradientsAccumulator, GradientsParams, ModuleOptimizer};
 use burn::prelude::*;
 
-use crate::batcher::mlm_input;
 use crate::data::batch::MaskedBatch;
 use crate::model::mlm::MlmModel;
 use crate::seed::splitmix64;
+use crate::train::objective::{MlmObjective, Objective};
 use crate::train::optimizer::{clip_gradients, gradient_norm};
 
 /// What one step measured.
@@ -36,40 +37,31 @@ pub struct StepGradients {
     pub report: StepReport,
 }
 
-/// Forward and backward passes over `micro_batches`, whose gradients are summed with weights that
-/// make the loss the mean over all their selected positions.
-pub fn compute_gradients(model: &MlmModel, micro_batches: &[MaskedBatch]) -> StepGradients {
-    let device = model.encoder.embedding.tokens.weight.device();
-    let total: usize = micro_batches
-        .iter()
-        .map(|b| b.masked_positions().len())
-        .sum();
-    let mut accumulator = GradientsAccumulator::<MlmModel>::new();
+/// Forward and backward passes over `micro_batches` before step `step`, whose gradients are
+/// summed with weights that make the loss the mean over all their predicted positions.
+pub fn compute_gradients<O: Objective>(
+    objective: &O,
+    model: &O::Model,
+    step: u64,
+    micro_batches: &[O::Batch],
+) -> StepGradients {
+    let total: usize = micro_batches.iter().map(|b| objective.predictions(b)).sum();
+    let mut accumulator = GradientsAccumulator::<O::Model>::new();
     let (mut loss, mut correct, mut tokens) = (0.0, 0i64, 0);
     for batch in micro_batches {
-        let input = mlm_input(batch, &device);
-        let targets = input.targets.clone();
-        let n = targets.dims()[0];
-        let output = model.forward(input);
-        correct += output
-            .logits
-            .clone()
-            .argmax(1)
-            .squeeze_dim::<1>(1)
-            .equal(targets)
-            .int()
-            .sum()
-            .into_scalar::<i64>();
-        let weight = n as f64 / total.max(1) as f64;
-        let weighted = output.loss.mul_scalar(weight);
+        let scored = objective.batch_loss(model, batch);
+        let weight = objective.predictions(batch) as f64 / total.max(1) as f64;
+        let weighted = scored.loss.mul_scalar(weight);
         loss += f64::from(weighted.clone().into_scalar::<f32>());
-        tokens += batch.tokens();
+        correct += scored.correct;
+        tokens += scored.tokens;
         accumulator.accumulate(
             model,
             GradientsParams::from_grads(weighted.backward(), model),
         );
     }
     let mut grads = accumulator.grads();
+    objective.adjust_gradients(model, step, &mut grads);
     let grad_norm = gradient_norm(model, &mut grads);
     StepGradients {
         grads,
@@ -97,7 +89,7 @@ pub fn apply_gradients<M: Module>(
     optimizer.step(lr, model, grads)
 }
 
-/// One optimizer step: [`compute_gradients`], then [`apply_gradients`] unless the loss or the
+/// One optimizer step of masked-language modelling: [`compute_gradients`], then [`apply_gradients`] unless the loss or the
 /// gradient norm is not finite, in which case the model is returned unchanged.
 pub fn train_step(
     model: MlmModel,
@@ -106,7 +98,7 @@ pub fn train_step(
     lr: f64,
     grad_clip: f64,
 ) -> (MlmModel, StepReport) {
-    let gradients = compute_gradients(&model, micro_batches);
+    let gradients = compute_gradients(&MlmObjective, &model, 0, micro_batches);
     let report = gradients.report;
     if !report.is_finite() {
         return (model, report);

@@ -1,0 +1,74 @@
+//! Checkpointing a run as it goes: each checkpoint written whole, then the old ones pruned by
+//! their own rule (as burn-train keeps its `Checkpointer` apart from `KeepLastNCheckpoints`).
+
+use std::path::PathBuf;
+
+use anyhow::Result;
+use burn::module::Module;
+use burn::optim::ModuleOptimizer;
+use serde::Serialize;
+
+use crate::checkpoint::{TrainingState, prune_checkpoints, save_checkpoint};
+use crate::data::tokenizer::sha256_hex;
+
+/// What identifies a run's data and settings in its checkpoints.
+pub struct RunIdentity {
+    /// The sha256 of the training shards' manifest.json.
+    pub manifest_sha256: String,
+    /// The tokenizer.json the model reads, saved in every checkpoint.
+    pub tokenizer_json: Vec<u8>,
+    /// The resolved configuration, saved in every checkpoint and as config.toml.
+    pub config: serde_json::Value,
+    pub config_toml: String,
+}
+
+/// Writes a run's checkpoints into its checkpoints' directory, keeping the newest `keep`.
+pub struct Checkpointer<'a> {
+    pub dir: PathBuf,
+    pub keep: usize,
+    pub seed: u64,
+    pub identity: &'a RunIdentity,
+    tokenizer_sha256: String,
+}
+
+impl<'a> Checkpointer<'a> {
+    pub fn new(dir: PathBuf, keep: usize, seed: u64, identity: &'a RunIdentity) -> Self {
+        Self {
+            dir,
+            keep,
+            seed,
+            tokenizer_sha256: sha256_hex(&identity.tokenizer_json),
+            identity,
+        }
+    }
+
+    /// Saves the run as it is after `step` steps and `tokens` tokens, with the data `position`,
+    /// then prunes; returns the checkpoint's path.
+    pub fn save<M: Module>(
+        &self,
+        step: u64,
+        tokens: u64,
+        position: &impl Serialize,
+        model: &M,
+        optimizer: &ModuleOptimizer,
+    ) -> Result<PathBuf> {
+        let state = TrainingState {
+            step,
+            tokens,
+            loader: serde_json::to_value(position).expect("a position serialises"),
+            seed: self.seed,
+            manifest_sha256: self.identity.manifest_sha256.clone(),
+            tokenizer_sha256: self.tokenizer_sha256.clone(),
+            config: self.identity.config.clone(),
+        };
+        let path = save_checkpoint(
+            &self.dir,
+            &state,
+            model,
+            optimizer,
+            &self.identity.tokenizer_json,
+        )?;
+        prune_checkpoints(&self.dir, self.keep, step)?;
+        Ok(path)
+    }
+}
