@@ -46,7 +46,8 @@ pub struct ShardOptions {
 impl ShardOptions {
     /// `cloze shard`'s defaults for everything but what it must be told: monolingual rows of every
     /// input read with the default [`ReadOptions`], no dev set, [`DEFAULT_VALID_FRACTION`] of the
-    /// documents in the valid split with seed 0, [`DEFAULT_ROWS_PER_SHARD`], no overwriting.
+    /// documents in the valid split with seed 0, [`DEFAULT_ROWS_PER_SHARD`] rows a shard, no
+    /// overwriting.
     pub fn new(tokenizer: PathBuf, inputs: Vec<PathBuf>, out: PathBuf) -> Self {
         Self {
             tokenizer,
