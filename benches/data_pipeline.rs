@@ -57,16 +57,9 @@ fn main() -> anyhow::Result<()> {
     let shards = work.path().join("shards");
     let started = Instant::now();
     let summary = write_shards(&ShardOptions {
-        tokenizer: tokenizer.clone(),
-        inputs: inputs.clone(),
-        valid_inputs: Vec::new(),
-        out: shards.clone(),
         read: read.clone(),
-        pair_columns: None,
         valid_fraction: 0.0,
-        seed: 0,
-        rows_per_shard: 100_000,
-        overwrite: false,
+        ..ShardOptions::new(tokenizer.clone(), inputs.clone(), shards.clone())
     })?;
     let shard_s = started.elapsed().as_secs_f64();
     let tokens = summary.manifest.total_tokens("train");

@@ -14,7 +14,9 @@ use cloze::data::corpus::{DEFAULT_MAX_LINE_BYTES, DocBoundary, ReadOptions};
 use cloze::data::loader::{LoaderConfig, SequenceStream, ShardSet};
 use cloze::data::masking::MaskingConfig;
 use cloze::data::position::LoaderPosition;
-use cloze::data::prepare::{ShardOptions, write_shards};
+use cloze::data::prepare::{
+    DEFAULT_ROWS_PER_SHARD, DEFAULT_VALID_FRACTION, ShardOptions, write_shards,
+};
 use cloze::data::tokenizer::{ClozeTokenizer, Normalization, TokenizerConfig, train_tokenizer};
 use cloze::device::DeviceChoice;
 use cloze::eval::bleu::{corpus_bleu, corpus_chrf};
@@ -308,13 +310,13 @@ struct ShardArgs {
     #[arg(long, requires = "src_column", value_name = "NAME")]
     tgt_column: Option<String>,
     /// Fraction of documents held out in the valid split (whole documents, chosen by hash).
-    #[arg(long, default_value_t = 0.01)]
+    #[arg(long, default_value_t = DEFAULT_VALID_FRACTION)]
     valid_fraction: f64,
     /// Seed of the train/valid split.
     #[arg(long, default_value_t = 0)]
     seed: u64,
     /// Rows per shard; a shard closes at the first document boundary past this.
-    #[arg(long, default_value_t = 100_000)]
+    #[arg(long, default_value_t = DEFAULT_ROWS_PER_SHARD)]
     rows_per_shard: usize,
     /// Replace the output directory if it exists (only once the new shards are complete).
     #[arg(long)]

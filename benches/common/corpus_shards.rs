@@ -31,16 +31,9 @@ pub fn tokenizer_and_shards(
     )?;
     let shards = work.join("shards");
     write_shards(&ShardOptions {
-        tokenizer: tokenizer.clone(),
-        inputs: inputs.to_vec(),
-        valid_inputs: Vec::new(),
-        out: shards.clone(),
-        read: ReadOptions::default(),
-        pair_columns: None,
         valid_fraction,
-        seed: 0,
         rows_per_shard,
-        overwrite: false,
+        ..ShardOptions::new(tokenizer.clone(), inputs.to_vec(), shards.clone())
     })?;
     Ok((tokenizer, shards))
 }

@@ -5,7 +5,7 @@
 //! `split` {`seed`, `valid_fraction`, `unit`}, `sources` (one report per input file), and
 //! `shards` {`train`: [...], `valid`: [...]}, each entry {`file`, `rows`, `documents`, `tokens`,
 //! `sha256`, `bytes`} with `file` relative to the directory. Any tool that writes Arrow IPC files with the
-//! schema that `src/data/shard.rs` writes and lists them here produces shards cloze can read.
+//! schema that `src/data/shard/mod.rs` describes and lists them here produces shards cloze can read.
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};

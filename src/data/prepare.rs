@@ -20,6 +20,10 @@ use crate::{fsutil, progress};
 
 /// Documents are tokenized together once their text reaches this many bytes.
 const BATCH_BYTES: usize = 4 << 20;
+/// The share of documents `cloze shard` holds out in the valid split unless told otherwise.
+pub const DEFAULT_VALID_FRACTION: f64 = 0.01;
+/// The rows per shard `cloze shard` writes unless told otherwise.
+pub const DEFAULT_ROWS_PER_SHARD: usize = 100_000;
 
 /// What `cloze shard` does.
 #[derive(Clone, Debug)]
@@ -37,6 +41,27 @@ pub struct ShardOptions {
     pub rows_per_shard: usize,
     /// Replace an existing output directory.
     pub overwrite: bool,
+}
+
+impl ShardOptions {
+    /// `cloze shard`'s defaults for everything but what it must be told: monolingual rows of every
+    /// input read with the default [`ReadOptions`], no dev set, [`DEFAULT_VALID_FRACTION`] of the
+    /// documents in the valid split with seed 0, [`DEFAULT_ROWS_PER_SHARD`] rows a shard, no
+    /// overwriting.
+    pub fn new(tokenizer: PathBuf, inputs: Vec<PathBuf>, out: PathBuf) -> Self {
+        Self {
+            tokenizer,
+            inputs,
+            valid_inputs: Vec::new(),
+            out,
+            read: ReadOptions::default(),
+            pair_columns: None,
+            valid_fraction: DEFAULT_VALID_FRACTION,
+            seed: 0,
+            rows_per_shard: DEFAULT_ROWS_PER_SHARD,
+            overwrite: false,
+        }
+    }
 }
 
 /// What a completed `cloze shard` wrote.
@@ -183,44 +208,7 @@ fn build(
     let sha = tokenizer.sha256();
     let mut train = ShardWriter::new(staging, "train", kind, sha, options.rows_per_shard)?;
     let mut valid = ShardWriter::new(staging, "valid", kind, sha, options.rows_per_shard)?;
-    let total: u64 = options
-        .inputs
-        .iter()
-        .chain(&options.valid_inputs)
-        .map(|p| corpus::text_size_hint(p))
-        .sum();
-    let bar = progress::bytes_bar(total, "sharding");
-
-    // Reading runs on its own thread so that it overlaps tokenization, which uses every core.
-    let (sender, receiver) = crossbeam_channel::bounded::<(Vec<PendingDoc>, u64)>(2);
-    let reader = {
-        let options = options.clone();
-        std::thread::spawn(move || {
-            read_batches(&options, |batch, bytes| {
-                sender
-                    .send((batch, bytes))
-                    .map_err(|_| anyhow!("sharding stopped early"))
-            })
-        })
-    };
-    let mut text_bytes = 0u64;
-    let mut encoder = CachedEncoder::new(tokenizer);
-    let written = (|| -> Result<()> {
-        for (batch, bytes) in receiver.iter() {
-            write_batch(&mut encoder, batch, options, &mut train, &mut valid)?;
-            text_bytes += bytes;
-            bar.inc(bytes);
-        }
-        Ok(())
-    })();
-    // Dropping the receiver first lets a blocked reader see the hang-up and stop.
-    drop(receiver);
-    let sources = reader
-        .join()
-        .map_err(|_| anyhow!("the reading thread panicked"))?;
-    written?;
-    let sources = sources?;
-    bar.finish_and_clear();
+    let (sources, text_bytes) = shard_inputs(options, tokenizer, &mut train, &mut valid)?;
 
     let mut shards = BTreeMap::new();
     shards.insert("train".to_owned(), train.finish()?);
@@ -253,6 +241,55 @@ fn build(
     let json = serde_json::to_string_pretty(&manifest)?;
     fsutil::write_atomic(&staging.join(MANIFEST_FILE), json.as_bytes())?;
     Ok((manifest, text_bytes))
+}
+
+/// Reads every input, tokenizes it and writes its rows to `train` or `valid`; returns what each
+/// file held and how many bytes of text were read.
+fn shard_inputs(
+    options: &ShardOptions,
+    tokenizer: &ClozeTokenizer,
+    train: &mut ShardWriter,
+    valid: &mut ShardWriter,
+) -> Result<(Vec<SourceReport>, u64)> {
+    let total: u64 = options
+        .inputs
+        .iter()
+        .chain(&options.valid_inputs)
+        .map(|p| corpus::text_size_hint(p))
+        .sum();
+    let bar = progress::bytes_bar(total, "sharding");
+
+    // Reading runs on its own thread so that it overlaps tokenization, which uses every core.
+    let (sender, receiver) = crossbeam_channel::bounded::<(Vec<PendingDoc>, u64)>(2);
+    let reader = {
+        let options = options.clone();
+        std::thread::spawn(move || {
+            read_batches(&options, |batch, bytes| {
+                sender
+                    .send((batch, bytes))
+                    .map_err(|_| anyhow!("sharding stopped early"))
+            })
+        })
+    };
+    let mut text_bytes = 0u64;
+    let mut encoder = CachedEncoder::new(tokenizer);
+    let written = (|| -> Result<()> {
+        for (batch, bytes) in receiver.iter() {
+            write_batch(&mut encoder, batch, options, train, valid)?;
+            text_bytes += bytes;
+            bar.inc(bytes);
+        }
+        Ok(())
+    })();
+    // Dropping the receiver first lets a blocked reader see the hang-up and stop.
+    drop(receiver);
+    let sources = reader
+        .join()
+        .map_err(|_| anyhow!("the reading thread panicked"))?;
+    written?;
+    let sources = sources?;
+    bar.finish_and_clear();
+    Ok((sources, text_bytes))
 }
 
 /// Reads every input in order and hands over documents in batches of about [`BATCH_BYTES`].

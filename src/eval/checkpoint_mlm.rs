@@ -89,16 +89,9 @@ pub fn evaluate_checkpoint(request: &MlmEvalRequest) -> Result<MlmEvalOutcome> {
             let tmp = tempfile::tempdir().context("cannot create a temporary directory")?;
             let out = tmp.path().join("shards");
             let summary = write_shards(&ShardOptions {
-                tokenizer: trained.tokenizer_path.clone(),
-                inputs: inputs.clone(),
-                valid_inputs: Vec::new(),
-                out: out.clone(),
                 read: read.clone(),
-                pair_columns: None,
                 valid_fraction: 0.0,
-                seed: 0,
-                rows_per_shard: 100_000,
-                overwrite: false,
+                ..ShardOptions::new(trained.tokenizer_path.clone(), inputs.clone(), out.clone())
             })?;
             skipped = summary
                 .manifest

@@ -8,7 +8,9 @@ use anyhow::Result;
 use serde::{Deserialize, Serialize};
 
 use crate::data::corpus::{DEFAULT_MAX_LINE_BYTES, DocBoundary, ReadOptions};
-use crate::data::prepare::{ShardOptions, ShardSummary, write_shards};
+use crate::data::prepare::{
+    DEFAULT_ROWS_PER_SHARD, DEFAULT_VALID_FRACTION, ShardOptions, ShardSummary, write_shards,
+};
 use crate::data::tokenizer::{Normalization, TokenizerConfig, TrainingReport, train_tokenizer};
 use crate::pipeline::stamp::{record, stamp, up_to_date};
 
@@ -75,10 +77,10 @@ fn default_max_line_bytes() -> usize {
     DEFAULT_MAX_LINE_BYTES
 }
 fn default_valid_fraction() -> f64 {
-    0.01
+    DEFAULT_VALID_FRACTION
 }
 fn default_rows_per_shard() -> usize {
-    100_000
+    DEFAULT_ROWS_PER_SHARD
 }
 
 /// Runs the tokenizer stage unless it is up to date (and not forced); `None` when skipped.

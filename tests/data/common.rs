@@ -40,16 +40,9 @@ fn build(
         .expect("tokenizer training");
     let shards = dir.join("shards");
     write_shards(&ShardOptions {
-        tokenizer: tokenizer.clone(),
-        inputs: inputs.clone(),
-        valid_inputs: Vec::new(),
-        out: shards.clone(),
-        read: ReadOptions::default(),
-        pair_columns: None,
         valid_fraction,
-        seed: 0,
         rows_per_shard,
-        overwrite: false,
+        ..ShardOptions::new(tokenizer.clone(), inputs.clone(), shards.clone())
     })
     .expect("sharding");
     Fixture {

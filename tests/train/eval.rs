@@ -338,16 +338,13 @@ fn a_tokenizer_or_shards_from_another_vocabulary_are_refused() {
 
     let other_shards = dir.join("other-shards");
     write_shards(&ShardOptions {
-        tokenizer: other.clone(),
-        inputs: vec![dir.join("other.txt")],
-        valid_inputs: Vec::new(),
-        out: other_shards.clone(),
-        read: ReadOptions::default(),
-        pair_columns: None,
         valid_fraction: 0.0,
-        seed: 0,
         rows_per_shard: 1000,
-        overwrite: false,
+        ..ShardOptions::new(
+            other.clone(),
+            vec![dir.join("other.txt")],
+            other_shards.clone(),
+        )
     })
     .unwrap();
     let err = failure(&cloze(&[

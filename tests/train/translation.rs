@@ -8,7 +8,6 @@ use std::sync::OnceLock;
 use burn::prelude::*;
 use cloze::checkpoint::metrics::read_losses;
 use cloze::checkpoint::trained::{TrainedModel, TrainedTranslator};
-use cloze::data::corpus::ReadOptions;
 use cloze::data::prepare::{ShardOptions, write_shards};
 
 use crate::common;
@@ -22,16 +21,14 @@ fn pair_shards() -> &'static Path {
         let dir = common::scratch("translation-pairs");
         let out = dir.join("pairs");
         write_shards(&ShardOptions {
-            tokenizer: common::fixture().tokenizer.clone(),
-            inputs: vec![common::data("ko-en.train.tsv.gz")],
             valid_inputs: vec![common::data("ko-en.dev.tsv.gz")],
-            out: out.clone(),
-            read: ReadOptions::default(),
             pair_columns: Some(("ko".into(), "en".into())),
             valid_fraction: 0.0,
-            seed: 0,
-            rows_per_shard: 100_000,
-            overwrite: false,
+            ..ShardOptions::new(
+                common::fixture().tokenizer.clone(),
+                vec![common::data("ko-en.train.tsv.gz")],
+                out.clone(),
+            )
         })
         .unwrap();
         out

@@ -1,17 +1,15 @@
-//! One WordPiece vocabulary for Korean and English, trained and applied with HF `tokenizers`.
-//!
-//! The pipeline keeps whitespace (a `▁` marks a word start, as in SentencePiece) instead of BERT's
-//! whitespace split, so that `decode(encode(x))` gives `x` back: after NFC in `nfd` mode, and up to
-//! lowercasing and control characters (removed, other whitespace becomes a space) in every mode.
-//! Continuation pieces carry the `##` prefix, which also tells whole-word masking where words are.
+//! Training a vocabulary: the text pipeline the tokenizer module describes (normalisation, the
+//! `▁` word marks, punctuation split, decoding), and WordPiece pieces learned over every segment of
+//! a corpus.
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
+use std::thread::JoinHandle;
 
 use anyhow::{Context, Result, anyhow, bail};
+use indicatif::ProgressBar;
 use serde::{Deserialize, Serialize};
-use sha2::{Digest, Sha256};
 use tokenizers::decoders::DecoderWrapper;
 use tokenizers::decoders::metaspace::Metaspace as MetaspaceDecoder;
 use tokenizers::decoders::sequence::Sequence as DecoderSequence;
@@ -27,23 +25,11 @@ use tokenizers::pre_tokenizers::sequence::Sequence as PreTokenizerSequence;
 use tokenizers::processors::template::TemplateProcessing;
 use tokenizers::{AddedToken, SplitDelimiterBehavior, Tokenizer};
 
-use crate::data::corpus::{self, ReadOptions};
+use super::{CLS_ID, CONTINUATION_PREFIX, SEP_ID, SPECIAL_TOKENS, UNK_ID, check_special_ids};
+use crate::data::corpus::{self, ReadOptions, SourceReport};
 use crate::data::wordpiece_training::{WordCounts, WordPieceSettings, train_wordpiece};
 use crate::progress;
 
-/// The special tokens, in id order: `[PAD]` is 0 and `[EOS]` is 6 in every cloze vocabulary.
-pub const SPECIAL_TOKENS: [&str; 7] = [
-    "[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]", "[BOS]", "[EOS]",
-];
-pub const PAD_ID: u32 = 0;
-pub const UNK_ID: u32 = 1;
-pub const CLS_ID: u32 = 2;
-pub const SEP_ID: u32 = 3;
-pub const MASK_ID: u32 = 4;
-pub const BOS_ID: u32 = 5;
-pub const EOS_ID: u32 = 6;
-/// Marks a piece that continues the word of the piece before it.
-pub const CONTINUATION_PREFIX: &str = "##";
 /// Stands for a space inside tokens, so that decoding restores whitespace exactly.
 const SPACE_MARK: char = '▁';
 
@@ -83,14 +69,15 @@ impl Default for TokenizerConfig {
 /// A summary of one training run.
 #[derive(Clone, Debug, Serialize)]
 pub struct TrainingReport {
-    pub sources: Vec<corpus::SourceReport>,
+    pub sources: Vec<SourceReport>,
     pub bytes: u64,
     pub segments: u64,
     pub vocab_size: usize,
     pub seconds: f64,
 }
 
-fn untrained_tokenizer(config: &TokenizerConfig) -> Result<Tokenizer> {
+/// The tokenizer before training: its whole text pipeline around an empty WordPiece model.
+pub(super) fn untrained_tokenizer(config: &TokenizerConfig) -> Result<Tokenizer> {
     let mut tokenizer = Tokenizer::new(
         WordPiece::builder()
             .unk_token(SPECIAL_TOKENS[UNK_ID as usize].into())
@@ -153,36 +140,65 @@ pub fn train_tokenizer(
     let bar = progress::bytes_bar(total_bytes, "reading");
     let (sender, receiver) = crossbeam_channel::bounded::<String>(4096);
     let segments = Arc::new(AtomicU64::new(0));
-    let reader = {
-        let inputs = inputs.to_vec();
-        let read = read.clone();
-        let bar = bar.clone();
-        let segments = segments.clone();
-        std::thread::spawn(move || -> Result<Vec<corpus::SourceReport>> {
-            let mut reports = Vec::new();
-            for path in &inputs {
-                let report = corpus::read_documents(path, &read, |doc| {
-                    for segment in doc.segments {
-                        segments.fetch_add(1, Ordering::Relaxed);
-                        bar.inc(segment.len() as u64 + 1);
-                        sender
-                            .send(segment)
-                            .map_err(|_| anyhow!("tokenizer training stopped early"))?;
-                    }
-                    Ok(())
-                })?;
-                reports.push(report);
-            }
-            bar.set_message("building the vocabulary");
-            Ok(reports)
-        })
-    };
+    let reader = spawn_reader(inputs, read, sender, &bar, &segments);
     let counted = count_words(&tokenizer, receiver);
     let sources = reader
         .join()
         .map_err(|_| anyhow!("the reading thread panicked"))??;
+    learn_pieces(&mut tokenizer, counted?, config)?;
+    bar.finish_and_clear();
+
+    write_tokenizer(&tokenizer, out)?;
+    Ok(TrainingReport {
+        bytes: sources.iter().map(|s| s.bytes).sum(),
+        segments: segments.load(Ordering::Relaxed),
+        sources,
+        vocab_size: tokenizer.get_vocab_size(true),
+        seconds: started.elapsed().as_secs_f64(),
+    })
+}
+
+/// Reads every segment of `inputs` on a thread of its own, so that reading overlaps counting, and
+/// sends it on; the thread returns what each file held.
+fn spawn_reader(
+    inputs: &[PathBuf],
+    read: &ReadOptions,
+    sender: crossbeam_channel::Sender<String>,
+    bar: &ProgressBar,
+    segments: &Arc<AtomicU64>,
+) -> JoinHandle<Result<Vec<SourceReport>>> {
+    let inputs = inputs.to_vec();
+    let read = read.clone();
+    let bar = bar.clone();
+    let segments = segments.clone();
+    std::thread::spawn(move || -> Result<Vec<SourceReport>> {
+        let mut reports = Vec::new();
+        for path in &inputs {
+            let report = corpus::read_documents(path, &read, |doc| {
+                for segment in doc.segments {
+                    segments.fetch_add(1, Ordering::Relaxed);
+                    bar.inc(segment.len() as u64 + 1);
+                    sender
+                        .send(segment)
+                        .map_err(|_| anyhow!("tokenizer training stopped early"))?;
+                }
+                Ok(())
+            })?;
+            reports.push(report);
+        }
+        bar.set_message("building the vocabulary");
+        Ok(reports)
+    })
+}
+
+/// Learns the WordPiece pieces from the counted words and adds the special tokens at their ids.
+fn learn_pieces(
+    tokenizer: &mut Tokenizer,
+    counted: WordCounts,
+    config: &TokenizerConfig,
+) -> Result<()> {
     let model = train_wordpiece(
-        counted?,
+        counted,
         &WordPieceSettings {
             vocab_size: config.vocab_size,
             min_frequency: config.min_frequency,
@@ -197,9 +213,12 @@ pub fn train_tokenizer(
             .map(|t| AddedToken::from(*t, true))
             .collect::<Vec<_>>(),
     );
-    bar.finish_and_clear();
+    Ok(())
+}
 
-    check_special_ids(&tokenizer, out)?;
+/// Writes the trained tokenizer to `out` (a `tokenizer.json`), once its special ids are checked.
+fn write_tokenizer(tokenizer: &Tokenizer, out: &Path) -> Result<()> {
+    check_special_ids(tokenizer, out)?;
     if let Some(parent) = out.parent().filter(|p| !p.as_os_str().is_empty()) {
         std::fs::create_dir_all(parent)
             .with_context(|| format!("cannot create {}", parent.display()))?;
@@ -208,13 +227,7 @@ pub fn train_tokenizer(
         .to_string(true)
         .map_err(|e| anyhow!("cannot serialise the tokenizer: {e}"))?;
     crate::fsutil::write_atomic(out, json.as_bytes())?;
-    Ok(TrainingReport {
-        bytes: sources.iter().map(|s| s.bytes).sum(),
-        segments: segments.load(Ordering::Relaxed),
-        sources,
-        vocab_size: tokenizer.get_vocab_size(true),
-        seconds: started.elapsed().as_secs_f64(),
-    })
+    Ok(())
 }
 
 /// Counts the words of every segment received, in batches spread over all cores.
@@ -236,120 +249,10 @@ fn count_words(
     Ok(counts)
 }
 
-fn check_special_ids(tokenizer: &Tokenizer, path: &Path) -> Result<()> {
-    for (id, token) in SPECIAL_TOKENS.iter().enumerate() {
-        if tokenizer.token_to_id(token) != Some(id as u32) {
-            bail!(
-                "{}: special token {token} must have id {id}, has {:?}; this is not a cloze tokenizer",
-                path.display(),
-                tokenizer.token_to_id(token)
-            );
-        }
-    }
-    Ok(())
-}
-
-/// A trained tokenizer with what the data pipeline needs to know about its vocabulary.
-#[derive(Clone)]
-pub struct ClozeTokenizer {
-    inner: Tokenizer,
-    sha256: String,
-    /// `true` for `##` pieces, which continue the previous piece's word.
-    continuation: Vec<bool>,
-}
-
-impl ClozeTokenizer {
-    /// Loads a `tokenizer.json`, checking that the special tokens sit at their fixed ids.
-    pub fn load(path: &Path) -> Result<Self> {
-        let bytes = std::fs::read(path)
-            .with_context(|| format!("cannot read tokenizer {}", path.display()))?;
-        let inner = Tokenizer::from_bytes(&bytes)
-            .map_err(|e| anyhow!("{}: not a valid tokenizer.json: {e}", path.display()))?;
-        check_special_ids(&inner, path)?;
-        let vocab_size = inner.get_vocab_size(true);
-        let mut continuation = vec![false; vocab_size];
-        for (token, id) in inner.get_vocab(true) {
-            if let Some(slot) = continuation.get_mut(id as usize) {
-                *slot = token.starts_with(CONTINUATION_PREFIX)
-                    && token.len() > CONTINUATION_PREFIX.len();
-            }
-        }
-        Ok(Self {
-            inner,
-            sha256: sha256_hex(&bytes),
-            continuation,
-        })
-    }
-
-    pub fn sha256(&self) -> &str {
-        &self.sha256
-    }
-
-    pub fn vocab_size(&self) -> usize {
-        self.continuation.len()
-    }
-
-    pub fn vocab(&self) -> VocabInfo {
-        VocabInfo {
-            vocab_size: self.vocab_size(),
-            continuation: self.continuation.clone(),
-        }
-    }
-
-    /// Ids of each text, without `[CLS]`/`[SEP]`; parallel over all cores.
-    pub fn encode_batch(&self, texts: Vec<String>) -> Result<Vec<Vec<u32>>> {
-        let encodings = self
-            .inner
-            .encode_batch_fast(texts, false)
-            .map_err(|e| anyhow!("tokenization failed: {e}"))?;
-        Ok(encodings
-            .into_iter()
-            .map(|e| e.get_ids().to_vec())
-            .collect())
-    }
-
-    pub fn decode(&self, ids: &[u32]) -> Result<String> {
-        self.inner
-            .decode(ids, false)
-            .map_err(|e| anyhow!("decoding failed: {e}"))
-    }
-
-    pub fn token(&self, id: u32) -> String {
-        self.inner
-            .id_to_token(id)
-            .unwrap_or_else(|| format!("<id {id}>"))
-    }
-
-    pub fn inner(&self) -> &Tokenizer {
-        &self.inner
-    }
-}
-
-/// The facts about a vocabulary that masking needs, without the tokenizer itself.
-#[derive(Clone, Debug)]
-pub struct VocabInfo {
-    pub vocab_size: usize,
-    pub continuation: Vec<bool>,
-}
-
-impl VocabInfo {
-    /// Special tokens are the fixed ids `0..7`; they are never masked nor drawn as random tokens.
-    pub fn is_special(&self, id: u32) -> bool {
-        (id as usize) < SPECIAL_TOKENS.len()
-    }
-
-    pub fn is_continuation(&self, id: u32) -> bool {
-        self.continuation.get(id as usize).copied().unwrap_or(false)
-    }
-}
-
-pub fn sha256_hex(bytes: &[u8]) -> String {
-    hex::encode(Sha256::digest(bytes))
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::data::tokenizer::ClozeTokenizer;
     use unicode_normalization::UnicodeNormalization;
 
     fn train_small(dir: &Path, config: &TokenizerConfig) -> ClozeTokenizer {
@@ -403,16 +306,5 @@ mod tests {
         let ids = tok.encode_batch(vec!["people".into()]).unwrap().remove(0);
         assert!(!vocab.is_continuation(ids[0]));
         assert!(ids[1..].iter().all(|&i| vocab.is_continuation(i)));
-    }
-
-    #[test]
-    fn a_foreign_tokenizer_is_refused() {
-        let dir = tempfile::tempdir().unwrap();
-        let path = dir.path().join("t.json");
-        let mut tok = untrained_tokenizer(&TokenizerConfig::default()).unwrap();
-        tok.add_special_tokens(&[AddedToken::from("[MASK]", true)]);
-        std::fs::write(&path, tok.to_string(false).unwrap()).unwrap();
-        let err = format!("{:#}", ClozeTokenizer::load(&path).err().unwrap());
-        assert!(err.contains("t.json") && err.contains("[PAD]"), "{err}");
     }
 }
