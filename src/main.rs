@@ -710,7 +710,7 @@ fn run_directory(flag: Option<PathBuf>, configured: Option<PathBuf>, config: &Pa
 }
 
 fn report_pretraining(outcome: &PretrainOutcome) {
-    for line in pipeline::training::pretraining_lines(outcome) {
+    for line in cloze::train::summary::pretraining_lines(outcome) {
         eprintln!("{line}");
     }
 }
@@ -912,7 +912,7 @@ fn finetune(args: FinetuneArgs) -> Result<()> {
 }
 
 fn report_finetuning(outcome: &FinetuneOutcome) {
-    for line in pipeline::training::finetuning_lines(outcome) {
+    for line in cloze::train::summary::finetuning_lines(outcome) {
         eprintln!("{line}");
     }
 }

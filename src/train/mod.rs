@@ -11,4 +11,5 @@ pub mod pretrain;
 pub mod run;
 pub mod schedule;
 pub mod step;
+pub mod summary;
 pub mod trained;
