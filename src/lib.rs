@@ -10,6 +10,7 @@ pub mod eval;
 pub mod fault;
 pub mod fsutil;
 pub mod hf;
+pub mod interrupt;
 pub mod model;
 pub mod pipeline;
 pub mod progress;

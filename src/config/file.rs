@@ -5,7 +5,7 @@
 //! stage command given such a file reads its own table; given a file without it, it reads the
 //! whole file, so the resolved `config.toml` a run writes can be passed back as it is.
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 use anyhow::{Context, Result, anyhow, bail};
 use serde::de::DeserializeOwned;
@@ -124,6 +124,18 @@ pub fn set(table: &mut toml::Table, assignment: &str) -> Result<()> {
     Ok(())
 }
 
+/// Where a training command writes its run: `--run-dir`, else the config's `run_dir`, else
+/// [`default_run_dir`].
+pub fn run_dir(flag: Option<PathBuf>, configured: Option<PathBuf>, config_file: &Path) -> PathBuf {
+    flag.or(configured)
+        .unwrap_or_else(|| default_run_dir(config_file))
+}
+
+/// `runs/<config file name>`: the run directory of a config that names none.
+pub fn default_run_dir(config_file: &Path) -> PathBuf {
+    PathBuf::from("runs").join(config_file.file_stem().unwrap_or_default())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -211,5 +223,19 @@ mod tests {
         .unwrap_err()
         .to_string();
         assert!(err.contains("not a table"), "{err}");
+    }
+
+    #[test]
+    fn the_run_directory_is_the_flag_else_the_config_key_else_runs_config_name() {
+        let file = Path::new("pipelines/quickstart.toml");
+        assert_eq!(default_run_dir(file), Path::new("runs/quickstart"));
+        assert_eq!(run_dir(None, None, file), Path::new("runs/quickstart"));
+        let configured = Some(PathBuf::from("runs/set"));
+        assert_eq!(
+            run_dir(None, configured.clone(), file),
+            Path::new("runs/set")
+        );
+        let flag = Some(PathBuf::from("elsewhere"));
+        assert_eq!(run_dir(flag, configured, file), Path::new("elsewhere"));
     }
 }

@@ -3,6 +3,7 @@
 
 pub mod batch;
 pub mod corpus;
+pub mod inspect;
 pub mod loader;
 pub mod manifest;
 pub mod masking;
@@ -10,6 +11,7 @@ pub mod pairs;
 pub mod position;
 pub mod prepare;
 pub mod shard;
+pub mod summary;
 pub mod tokenizer;
 pub mod word_cache;
 pub mod wordpiece_training;

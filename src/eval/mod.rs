@@ -3,8 +3,10 @@
 
 pub mod bleu;
 pub mod checkpoint_mlm;
+pub mod checkpoint_translate;
 pub mod fill;
 pub mod mlm;
 pub mod script;
 pub mod segments;
+pub mod summary;
 pub mod translation;

@@ -5,6 +5,8 @@ use std::path::Path;
 
 use anyhow::{Context, Result, bail};
 
+use crate::eval::bleu::{BleuScore, ChrfScore, corpus_bleu, corpus_chrf};
+
 /// The lines of `path` (split as `str::lines` does), failing on invalid UTF-8 with the line.
 pub fn read_segments(path: &Path) -> Result<Vec<String>> {
     let bytes = std::fs::read(path).with_context(|| format!("cannot read {}", path.display()))?;
@@ -24,6 +26,17 @@ pub fn read_segments(path: &Path) -> Result<Vec<String>> {
         }
     };
     Ok(text.lines().map(str::to_owned).collect())
+}
+
+/// `cloze eval bleu`: corpus BLEU and chrF of a file of translations against a file of
+/// references, line by line.
+pub fn score_files(hypotheses: &Path, references: &Path) -> Result<(BleuScore, ChrfScore)> {
+    let hyps = read_segments(hypotheses)?;
+    let refs = read_segments(references)?;
+    let context = || format!("{} against {}", hypotheses.display(), references.display());
+    let bleu = corpus_bleu(&hyps, &refs).with_context(context)?;
+    let chrf = corpus_chrf(&hyps, &refs).with_context(context)?;
+    Ok((bleu, chrf))
 }
 
 #[cfg(test)]

@@ -7,6 +7,7 @@ pub mod bert_config;
 pub mod export;
 pub mod import;
 pub mod safetensors_file;
+pub mod summary;
 
 /// The files of a HuggingFace model directory.
 pub const CONFIG_FILE: &str = "config.json";

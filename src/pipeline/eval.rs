@@ -15,6 +15,7 @@ use crate::device::DeviceChoice;
 use crate::eval::checkpoint_mlm::{
     MlmEvalData, MlmEvalOutcome, MlmEvalRequest, evaluate_checkpoint,
 };
+use crate::eval::summary::figure;
 use crate::pipeline::stamp::Stamp;
 
 /// The file the stage writes in the pretraining run directory.
@@ -143,6 +144,22 @@ pub fn run(stage: &EvalStage, plan: &EvalPlan, device: DeviceChoice) -> Result<M
     crate::fsutil::write_atomic(&plan.out, json.as_bytes())?;
     plan.stamp.record(&plan.out)?;
     Ok(outcome)
+}
+
+/// What the stage wrote, and its headline figures.
+pub fn summary_line(stage: &EvalStage, plan: &EvalPlan, outcome: &MlmEvalOutcome) -> String {
+    let report = outcome.evaluation.report();
+    format!(
+        "wrote {} (step {}, {} split, seed {}): top-1 {}, top-5 {}, loss {} at {} positions",
+        plan.out.display(),
+        outcome.step,
+        stage.split,
+        stage.seed,
+        figure(report.accuracy, 4),
+        figure(report.top5, 4),
+        figure(report.loss, 4),
+        report.predictions
+    )
 }
 
 #[cfg(test)]

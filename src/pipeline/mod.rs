@@ -15,7 +15,7 @@ pub mod stamp;
 pub mod training;
 pub mod translate;
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
 use anyhow::{Result, bail};
 use serde::{Deserialize, Serialize};
@@ -105,7 +105,7 @@ impl Pipeline {
                 Stage::ALL.map(|s| format!("[{s}]")).join(", ")
             );
         }
-        let stem = PathBuf::from("runs").join(path.file_stem().unwrap_or_default());
+        let stem = crate::config::default_run_dir(path);
         if let Some(config) = &mut pipeline.pretrain {
             config.run_dir.get_or_insert_with(|| stem.clone());
         }

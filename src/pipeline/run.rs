@@ -10,11 +10,16 @@ use anyhow::{Context, Result, bail};
 use crate::checkpoint::resume_conflicts;
 use crate::config::finetune::FinetuneConfig;
 use crate::config::pretrain::PretrainConfig;
+use crate::data::summary::{shard_lines, tokenizer_lines};
 use crate::device::DeviceChoice;
 use crate::pipeline::stamp::Stamp;
 use crate::pipeline::training::{self, Plan, RunState};
-use crate::pipeline::{Pipeline, Stage, eval, run_shard, run_tokenizer, translate};
+use crate::pipeline::{
+    EvalStage, Pipeline, ShardStage, Stage, TokenizerStage, TranslateStage, eval, run_shard,
+    run_tokenizer, translate,
+};
 use crate::train::run::TrainOptions;
+use crate::train::summary::{finetuning_lines, pretraining_lines};
 
 /// How a pipeline is run.
 #[derive(Clone, Debug)]
@@ -55,7 +60,27 @@ pub fn run(pipeline: &Pipeline, options: &RunOptions, say: &mut dyn FnMut(&str))
     Ok(Ended::Done)
 }
 
-/// Runs one stage; false when it was interrupted.
+/// Reads a pipeline file for `cloze run`, refusing a `from` stage it does not have.
+pub fn load(path: &Path, overrides: &[String], from: Option<Stage>) -> Result<Pipeline> {
+    let pipeline = Pipeline::load(path, overrides)?;
+    if let Some(from) = from {
+        pipeline
+            .check_from(from)
+            .with_context(|| path.display().to_string())?;
+    }
+    Ok(pipeline)
+}
+
+/// The line `cloze run` ends with: how the pipeline in `path` ended, and when.
+pub fn ended_line(path: &Path, ended: Ended, seconds: f64) -> String {
+    let status = match ended {
+        Ended::Done => "done",
+        Ended::Interrupted(_) => "stopped",
+    };
+    format!("{}: {status} in {seconds:.0}s", path.display())
+}
+
+/// Runs one stage, each of its lines said after its name; false when it was interrupted.
 fn run_stage(
     pipeline: &Pipeline,
     stage: Stage,
@@ -63,100 +88,88 @@ fn run_stage(
     options: &RunOptions,
     say: &mut dyn FnMut(&str),
 ) -> Result<bool> {
+    let say = &mut |line: &str| say(&format!("{stage}: {line}"));
+    let listed = "a listed stage";
     match stage {
-        Stage::Tokenizer => {
-            let config = pipeline.tokenizer.as_ref().expect("a listed stage");
-            match run_tokenizer(config, forced)? {
-                None => say(&format!(
-                    "tokenizer: {} is up to date",
-                    config.out.display()
-                )),
-                Some(report) => say(&format!(
-                    "tokenizer: wrote {} (vocab {}) from {:.1} MB in {:.1}s",
-                    config.out.display(),
-                    report.vocab_size,
-                    report.bytes as f64 / 1e6,
-                    report.seconds
-                )),
-            }
-        }
-        Stage::Shard | Stage::Pairs => {
-            let config = if stage == Stage::Shard {
-                &pipeline.shard
-            } else {
-                &pipeline.pairs
-            };
-            let config = config.as_ref().expect("a listed stage");
-            match run_shard(config, forced)? {
-                None => say(&format!("{stage}: {} is up to date", config.out.display())),
-                Some(summary) => {
-                    for (split, entries) in &summary.manifest.shards {
-                        say(&format!(
-                            "{stage}: {split}: {} shards, {} documents, {} tokens",
-                            entries.len(),
-                            entries.iter().map(|e| e.documents).sum::<u64>(),
-                            entries.iter().map(|e| e.tokens).sum::<u64>()
-                        ));
-                    }
-                }
-            }
-        }
+        Stage::Tokenizer => tokenizer(pipeline.tokenizer.as_ref().expect(listed), forced, say)?,
+        Stage::Shard => shard(pipeline.shard.as_ref().expect(listed), forced, say)?,
+        Stage::Pairs => shard(pipeline.pairs.as_ref().expect(listed), forced, say)?,
         Stage::Pretrain => {
-            let config = pipeline.pretrain.as_ref().expect("a listed stage");
+            let config = pipeline.pretrain.as_ref().expect(listed);
             return pretrain(config, forced, options, say);
         }
         Stage::Eval => {
-            let config = pipeline.eval.as_ref().expect("a listed stage");
+            let config = pipeline.eval.as_ref().expect(listed);
             let pretrain = pipeline.pretrain.as_ref().expect("checked on load");
-            let plan = eval::plan(config, pretrain)?;
-            if !forced && plan.stamp.up_to_date(&plan.out) {
-                say(&format!("eval: {} is up to date", plan.out.display()));
-            } else {
-                let outcome = eval::run(config, &plan, options.device)?;
-                let report = outcome.evaluation.report();
-                let figure = |v: Option<f64>| v.map_or("-".to_owned(), |v| format!("{v:.4}"));
-                say(&format!(
-                    "eval: wrote {} (step {}, {} split, seed {}): top-1 {}, top-5 {}, loss {} at {} positions",
-                    plan.out.display(),
-                    outcome.step,
-                    config.split,
-                    config.seed,
-                    figure(report.accuracy),
-                    figure(report.top5),
-                    figure(report.loss),
-                    report.predictions
-                ));
-            }
+            evaluate(config, pretrain, forced, options, say)?;
         }
         Stage::Finetune => {
-            let config = pipeline.finetune.as_ref().expect("a listed stage");
+            let config = pipeline.finetune.as_ref().expect(listed);
             return finetune(config, forced, options, say);
         }
         Stage::Translate => {
-            let config = pipeline.translate.as_ref().expect("a listed stage");
+            let config = pipeline.translate.as_ref().expect(listed);
             let finetune = pipeline.finetune.as_ref().expect("checked on load");
-            let plan = translate::plan(config, finetune)?;
-            if !forced && plan.stamp.up_to_date(&plan.out) {
-                say(&format!("translate: {} is up to date", plan.out.display()));
-            } else {
-                let report = translate::run(config, &plan, options.device)?;
-                say(&format!(
-                    "translate: wrote {} (step {}, {} segments of {}, beam {}): BLEU {:.2}, chrF2 {:.2}",
-                    plan.out.display(),
-                    report.step,
-                    report.segments,
-                    config.input.display(),
-                    config.beam,
-                    report.bleu.score.score,
-                    report.chrf.score.score
-                ));
-            }
+            translate(config, finetune, forced, options, say)?;
         }
     }
     Ok(true)
 }
 
-/// Applies a training stage's [`Plan`] to its run directory; false when there is nothing to train.
+fn tokenizer(config: &TokenizerStage, forced: bool, say: &mut dyn FnMut(&str)) -> Result<()> {
+    match run_tokenizer(config, forced)? {
+        None => say(&format!("{} is up to date", config.out.display())),
+        Some(report) => tokenizer_lines(&config.out, &report)
+            .iter()
+            .for_each(|line| say(line)),
+    }
+    Ok(())
+}
+
+fn shard(config: &ShardStage, forced: bool, say: &mut dyn FnMut(&str)) -> Result<()> {
+    match run_shard(config, forced)? {
+        None => say(&format!("{} is up to date", config.out.display())),
+        Some(summary) => shard_lines(&config.out, &summary)
+            .iter()
+            .for_each(|line| say(line)),
+    }
+    Ok(())
+}
+
+fn evaluate(
+    config: &EvalStage,
+    pretrain: &PretrainConfig,
+    forced: bool,
+    options: &RunOptions,
+    say: &mut dyn FnMut(&str),
+) -> Result<()> {
+    let plan = eval::plan(config, pretrain)?;
+    if !forced && plan.stamp.up_to_date(&plan.out) {
+        say(&format!("{} is up to date", plan.out.display()));
+    } else {
+        let outcome = eval::run(config, &plan, options.device)?;
+        say(&eval::summary_line(config, &plan, &outcome));
+    }
+    Ok(())
+}
+
+fn translate(
+    config: &TranslateStage,
+    finetune: &FinetuneConfig,
+    forced: bool,
+    options: &RunOptions,
+    say: &mut dyn FnMut(&str),
+) -> Result<()> {
+    let plan = translate::plan(config, finetune)?;
+    if !forced && plan.stamp.up_to_date(&plan.out) {
+        say(&format!("{} is up to date", plan.out.display()));
+    } else {
+        let report = translate::run(config, &plan, options.device)?;
+        say(&translate::summary_line(config, &plan, &report));
+    }
+    Ok(())
+}
+
 /// Decides what a training stage does with its run directory (see [`training::decide`]), says
 /// so, and moves a run aside when it is to be trained afresh; false when it is up to date.
 fn prepare_run(
@@ -183,7 +196,7 @@ fn prepare_run(
     match plan {
         Plan::UpToDate { step } => {
             say(&format!(
-                "{stage}: {} is up to date (step {step})",
+                "{} is up to date (step {step})",
                 run_dir.display()
             ));
             return Ok(false);
@@ -198,14 +211,14 @@ fn prepare_run(
         Plan::Restart => {
             let to = training::move_aside(run_dir)?;
             say(&format!(
-                "{stage}: moved the previous run to {}; training {} afresh",
+                "moved the previous run to {}; training {} afresh",
                 to.display(),
                 run_dir.display()
             ));
         }
-        Plan::Fresh => say(&format!("{stage}: training {}", run_dir.display())),
+        Plan::Fresh => say(&format!("training {}", run_dir.display())),
         Plan::Continue { step, changed } => say(&format!(
-            "{stage}: continuing {} from step {step}{}",
+            "continuing {} from step {step}{}",
             run_dir.display(),
             if changed.is_empty() {
                 String::new()
@@ -252,9 +265,9 @@ fn pretrain(
     )?;
     // Recorded once the run has checkpoints made from these inputs and settings.
     stamp.record(&run_dir)?;
-    for line in training::pretraining_lines(&outcome) {
-        say(&format!("pretrain: {line}"));
-    }
+    pretraining_lines(&outcome)
+        .iter()
+        .for_each(|line| say(line));
     Ok(!outcome.interrupted)
 }
 
@@ -290,8 +303,6 @@ fn finetune(
         },
     )?;
     stamp.record(&run_dir)?;
-    for line in training::finetuning_lines(&outcome) {
-        say(&format!("finetune: {line}"));
-    }
+    finetuning_lines(&outcome).iter().for_each(|line| say(line));
     Ok(!outcome.interrupted)
 }

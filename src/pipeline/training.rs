@@ -29,8 +29,6 @@ use crate::config::finetune::FinetuneConfig;
 use crate::config::pretrain::PretrainConfig;
 use crate::data::manifest::{MANIFEST_FILE, Manifest};
 use crate::pipeline::stamp::{Stamp, stamp_path};
-use crate::train::finetune::FinetuneOutcome;
-use crate::train::pretrain::PretrainOutcome;
 
 /// What a training stage does with its run directory.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -179,84 +177,6 @@ pub fn finetune_stamp(config: &FinetuneConfig) -> Result<Stamp> {
     }
     let named: Vec<(&str, &Path)> = inputs.iter().map(|(n, p)| (*n, p.as_path())).collect();
     Stamp::new(config, &named)
-}
-
-/// The line every training run ends with.
-pub fn run_line(
-    run_dir: &Path,
-    start_step: u64,
-    steps: u64,
-    seconds: f64,
-    tokens_per_s: f64,
-    interrupted: bool,
-) -> String {
-    format!(
-        "{}: {steps} steps ({} in this session, {seconds:.0} s, {tokens_per_s:.0} tokens/s){}",
-        run_dir.display(),
-        steps - start_step,
-        if interrupted {
-            "; interrupted: continue with --resume"
-        } else {
-            ""
-        }
-    )
-}
-
-/// What `cloze pretrain` and the pretraining stage print at the end of a run.
-pub fn pretraining_lines(outcome: &PretrainOutcome) -> Vec<String> {
-    let mut lines = vec![run_line(
-        &outcome.run_dir,
-        outcome.start_step,
-        outcome.steps,
-        outcome.seconds,
-        outcome.tokens_per_s,
-        outcome.interrupted,
-    )];
-    if let Some(v) = &outcome.valid {
-        lines.push(format!(
-            "valid: loss {:.4}, top-1 accuracy {:.4} at all {} selected positions",
-            v.loss(),
-            v.accuracy(),
-            v.predictions()
-        ));
-        let unigram = v.unigram_mask_accuracy().unwrap_or(0.0);
-        lines.push(format!(
-            "valid: top-1 accuracy at [MASK] {:.4} ({} positions); unigram baseline {:.4}; ratio {:.2}x",
-            v.mask().accuracy(),
-            v.mask().predictions,
-            unigram,
-            if unigram > 0.0 {
-                v.mask().accuracy() / unigram
-            } else {
-                f64::INFINITY
-            }
-        ));
-    }
-    lines
-}
-
-/// What `cloze finetune` and the fine-tuning stage print at the end of a run.
-pub fn finetuning_lines(outcome: &FinetuneOutcome) -> Vec<String> {
-    let mut lines = vec![run_line(
-        &outcome.run_dir,
-        outcome.start_step,
-        outcome.steps,
-        outcome.seconds,
-        outcome.tokens_per_s,
-        outcome.interrupted,
-    )];
-    if let Some(v) = &outcome.valid {
-        lines.push(format!(
-            "valid: {} pairs, loss {:.4}, token accuracy {:.4}, BLEU {:.2}, chrF2 {:.2}",
-            v.sentences, v.loss, v.accuracy, v.bleu, v.chrf
-        ));
-        for (source, hypothesis, reference) in v.examples.iter().take(3) {
-            lines.push(format!(
-                "  {source}\n    -> {hypothesis}\n    (reference: {reference})"
-            ));
-        }
-    }
-    lines
 }
 
 #[cfg(test)]

@@ -11,13 +11,12 @@ use std::time::Instant;
 use anyhow::{Context, Result, bail};
 use serde::{Deserialize, Serialize};
 
-use crate::checkpoint::trained::TrainedTranslator;
 use crate::checkpoint::{MODEL_FILE, STATE_FILE, resolve_checkpoint};
 use crate::config::finetune::FinetuneConfig;
 use crate::data::corpus::{DEFAULT_MAX_LINE_BYTES, read_pairs};
 use crate::device::DeviceChoice;
 use crate::eval::bleu::{BleuScore, ChrfScore, corpus_bleu, corpus_chrf};
-use crate::model::search::SearchConfig;
+use crate::eval::checkpoint_translate::{CheckpointTranslator, TranslateSettings};
 use crate::pipeline::data::ShardStage;
 use crate::pipeline::stamp::Stamp;
 
@@ -119,6 +118,18 @@ impl TranslateStage {
         Ok(())
     }
 
+    /// The search settings, named by their keys in errors.
+    fn settings(&self) -> TranslateSettings {
+        TranslateSettings {
+            beam: self.beam,
+            length_penalty: self.length_penalty,
+            max_len: self.max_len,
+            batch_size: self.batch_size,
+            max_len_key: "translate.max_len",
+            beam_key: "translate.beam",
+        }
+    }
+
     fn columns(&self) -> (&str, &str) {
         (
             self.src_column.as_deref().unwrap_or_default(),
@@ -196,13 +207,14 @@ pub struct Scored<T> {
     pub signature: &'static str,
 }
 
-/// Translates, scores and writes the three files, then the stamp.
-pub fn run(
-    stage: &TranslateStage,
-    plan: &TranslatePlan,
-    device: DeviceChoice,
-) -> Result<TranslateReport> {
-    let started = Instant::now();
+/// The pairs of `translate.input`: sources, their references, and the rows skipped.
+struct HeldOut {
+    sources: Vec<String>,
+    references: Vec<String>,
+    skipped_rows: u64,
+}
+
+fn read_held_out(stage: &TranslateStage) -> Result<HeldOut> {
     let (src_column, tgt_column) = stage.columns();
     let mut sources = Vec::new();
     let mut references = Vec::new();
@@ -218,20 +230,19 @@ pub fn run(
         },
     )
     .with_context(|| format!("translate.input = {}", stage.input.display()))?;
-    let skipped_rows = read.empty_records + read.long_lines + read.invalid_utf8_lines;
+    Ok(HeldOut {
+        sources,
+        references,
+        skipped_rows: read.empty_records + read.long_lines + read.invalid_utf8_lines,
+    })
+}
 
-    let device = device.device()?;
-    let translator = TrainedTranslator::load(&plan.checkpoint, &device)?;
-    let max_len = translator.output_len(stage.max_len, "translate.max_len")?;
-    let search = SearchConfig {
-        beam: stage.beam,
-        length_penalty: stage.length_penalty,
-        max_len,
-    };
-    let (hypotheses, truncated) = translator.translate(&sources, &search, stage.batch_size)?;
-    let bleu = corpus_bleu(&hypotheses, &references)?;
-    let chrf = corpus_chrf(&hypotheses, &references)?;
-
+/// Writes the hypotheses and references beside `translate.json`, one segment a line.
+fn write_segments(
+    plan: &TranslatePlan,
+    hypotheses: &[String],
+    references: &[String],
+) -> Result<()> {
     // Newlines inside a segment would shift every later line of the files.
     let lines = |segments: &[String]| {
         segments
@@ -242,20 +253,36 @@ pub fn run(
             + "\n"
     };
     let dir = plan.out.parent().unwrap_or(Path::new("."));
-    crate::fsutil::write_atomic(&dir.join(HYPOTHESES_FILE), lines(&hypotheses).as_bytes())?;
-    crate::fsutil::write_atomic(&dir.join(REFERENCES_FILE), lines(&references).as_bytes())?;
+    crate::fsutil::write_atomic(&dir.join(HYPOTHESES_FILE), lines(hypotheses).as_bytes())?;
+    crate::fsutil::write_atomic(&dir.join(REFERENCES_FILE), lines(references).as_bytes())
+}
+
+/// Translates, scores and writes the three files, then the stamp.
+pub fn run(
+    stage: &TranslateStage,
+    plan: &TranslatePlan,
+    device: DeviceChoice,
+) -> Result<TranslateReport> {
+    let started = Instant::now();
+    let held_out = read_held_out(stage)?;
+    let translator = CheckpointTranslator::load(&plan.checkpoint, &stage.settings(), device)?;
+    let (hypotheses, truncated) = translator.translate(&held_out.sources)?;
+    let bleu = corpus_bleu(&hypotheses, &held_out.references)?;
+    let chrf = corpus_chrf(&hypotheses, &held_out.references)?;
+    write_segments(plan, &hypotheses, &held_out.references)?;
+    let (src_column, tgt_column) = stage.columns();
     let report = TranslateReport {
         checkpoint: plan.checkpoint.clone(),
-        step: translator.state.step,
+        step: translator.translator.state.step,
         input: stage.input.clone(),
         src_column: src_column.to_owned(),
         tgt_column: tgt_column.to_owned(),
         segments: hypotheses.len(),
-        skipped_rows,
+        skipped_rows: held_out.skipped_rows,
         truncated: truncated.len(),
         beam: stage.beam,
         length_penalty: stage.length_penalty,
-        max_len,
+        max_len: translator.search.max_len,
         bleu: Scored {
             score: bleu,
             signature: BLEU_SIGNATURE,
@@ -272,6 +299,24 @@ pub fn run(
     crate::fsutil::write_atomic(&plan.out, json.as_bytes())?;
     plan.stamp.record(&plan.out)?;
     Ok(report)
+}
+
+/// What the stage wrote, and its scores.
+pub fn summary_line(
+    stage: &TranslateStage,
+    plan: &TranslatePlan,
+    report: &TranslateReport,
+) -> String {
+    format!(
+        "wrote {} (step {}, {} segments of {}, beam {}): BLEU {:.2}, chrF2 {:.2}",
+        plan.out.display(),
+        report.step,
+        report.segments,
+        stage.input.display(),
+        stage.beam,
+        report.bleu.score.score,
+        report.chrf.score.score
+    )
 }
 
 #[cfg(test)]

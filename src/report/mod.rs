@@ -7,6 +7,7 @@ pub mod font;
 pub mod html;
 pub mod metrics_table;
 pub mod plots;
+pub mod summary;
 
 use std::path::{Path, PathBuf};
 

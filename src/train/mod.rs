@@ -11,4 +11,5 @@ pub mod resume;
 pub mod run;
 pub mod step;
 pub mod step_log;
+pub mod summary;
 pub mod task;
