@@ -10,6 +10,7 @@ use crate::checkpoint::trained::TrainedModel;
 use crate::data::corpus::ReadOptions;
 use crate::data::loader::{LoaderConfig, ShardSet};
 use crate::data::manifest::Manifest;
+use crate::data::masking::MaskingConfig;
 use crate::data::prepare::{ShardOptions, write_shards};
 use crate::device::DeviceChoice;
 use crate::eval::mlm::{MlmEvalOptions, MlmEvaluation, evaluate_mlm};
@@ -72,45 +73,13 @@ pub fn evaluate_checkpoint(request: &MlmEvalRequest) -> Result<MlmEvalOutcome> {
             trained.checkpoint.display()
         );
     }
-    let mut masking = trained.config.masking.clone();
-    if let Some(p) = request.mask_prob {
-        masking.mask_prob = p;
-    }
-    masking
-        .validate()
-        .context("--mask-prob and the checkpoint's masking")?;
-
-    let mut skipped = Vec::new();
+    let masking = masking_for(&trained.config.masking, request.mask_prob)?;
     // Raw text becomes shards in a temporary directory, removed when this returns.
-    let mut _staging = None;
-    let (dir, split) = match &request.data {
-        MlmEvalData::Shards { dir, split } => (dir.clone(), split.clone()),
+    let (_staging, dir, split, skipped) = match &request.data {
+        MlmEvalData::Shards { dir, split } => (None, dir.clone(), split.clone(), Vec::new()),
         MlmEvalData::Text { inputs, read } => {
-            let tmp = tempfile::tempdir().context("cannot create a temporary directory")?;
-            let out = tmp.path().join("shards");
-            let summary = write_shards(&ShardOptions {
-                read: read.clone(),
-                valid_fraction: 0.0,
-                ..ShardOptions::new(trained.tokenizer_path.clone(), inputs.clone(), out.clone())
-            })?;
-            skipped = summary
-                .manifest
-                .sources
-                .iter()
-                .filter_map(|s| s.skipped_summary())
-                .collect();
-            if summary.manifest.total_tokens("train") == 0 {
-                bail!(
-                    "{}: no text to evaluate",
-                    inputs
-                        .iter()
-                        .map(|p| p.display().to_string())
-                        .collect::<Vec<_>>()
-                        .join(", ")
-                );
-            }
-            _staging = Some(tmp);
-            (out, "train".to_owned())
+            let (tmp, dir, skipped) = shard_text(&trained, inputs, read)?;
+            (Some(tmp), dir, "train".to_owned(), skipped)
         }
     };
     let config = LoaderConfig {
@@ -145,4 +114,43 @@ pub fn evaluate_checkpoint(request: &MlmEvalRequest) -> Result<MlmEvalOutcome> {
         mask_prob: masking.mask_prob,
         skipped,
     })
+}
+
+/// The checkpoint's masking, with `--mask-prob` if given.
+fn masking_for(trained: &MaskingConfig, mask_prob: Option<f64>) -> Result<MaskingConfig> {
+    let mut masking = trained.clone();
+    if let Some(p) = mask_prob {
+        masking.mask_prob = p;
+    }
+    masking
+        .validate()
+        .context("--mask-prob and the checkpoint's masking")?;
+    Ok(masking)
+}
+
+/// `inputs` written as a train split of shards with the checkpoint's tokenizer, in a temporary
+/// directory (returned, to keep it alive); with a line per input that had lines skipped.
+fn shard_text(
+    trained: &TrainedModel,
+    inputs: &[PathBuf],
+    read: &ReadOptions,
+) -> Result<(tempfile::TempDir, PathBuf, Vec<String>)> {
+    let tmp = tempfile::tempdir().context("cannot create a temporary directory")?;
+    let out = tmp.path().join("shards");
+    let summary = write_shards(&ShardOptions {
+        read: read.clone(),
+        valid_fraction: 0.0,
+        ..ShardOptions::new(trained.tokenizer_path.clone(), inputs.to_vec(), out.clone())
+    })?;
+    let skipped = summary
+        .manifest
+        .sources
+        .iter()
+        .filter_map(|s| s.skipped_summary())
+        .collect();
+    if summary.manifest.total_tokens("train") == 0 {
+        let names: Vec<String> = inputs.iter().map(|p| p.display().to_string()).collect();
+        bail!("{}: no text to evaluate", names.join(", "));
+    }
+    Ok((tmp, out, skipped))
 }

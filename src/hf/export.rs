@@ -44,6 +44,45 @@ fn special_tokens_map() -> serde_json::Value {
 /// sibling directory that replaces `out` only when complete.
 pub fn export_hf(checkpoint: &Path, out: &Path, overwrite: bool) -> Result<ExportSummary> {
     let trained = TrainedModel::load(checkpoint, None, &Device::flex())?;
+    check_exportable(&trained, out, overwrite)?;
+    let tensors = bert_tensors(&trained.model)?;
+    let config = BertConfigJson::from_encoder(&trained.encoder, PAD_ID);
+    let mut files = vec![(
+        CONFIG_FILE,
+        serde_json::to_string_pretty(&config)?.into_bytes(),
+    )];
+    files.extend(tokenizer_files(&trained)?);
+
+    let tmp = crate::fsutil::temp_dir_beside(out, ".export-")?;
+    write_safetensors(&tmp.path().join(WEIGHTS_FILE), &tensors)?;
+    for (name, bytes) in &files {
+        crate::fsutil::write_atomic(&tmp.path().join(name), bytes)?;
+    }
+    if out.exists() {
+        std::fs::remove_dir_all(out)
+            .with_context(|| format!("cannot replace {}", out.display()))?;
+    }
+    std::fs::rename(tmp.keep(), out)
+        .with_context(|| format!("cannot move the export into {}", out.display()))?;
+    let written = [
+        CONFIG_FILE,
+        WEIGHTS_FILE,
+        TOKENIZER_FILE,
+        VOCAB_FILE,
+        TOKENIZER_CONFIG_FILE,
+        SPECIAL_TOKENS_FILE,
+    ];
+    Ok(ExportSummary {
+        checkpoint: trained.checkpoint,
+        step: trained.state.step,
+        tensors: tensors.len(),
+        parameters: tensors.values().map(|t| t.values.len()).sum(),
+        files: written.iter().map(|name| out.join(name)).collect(),
+    })
+}
+
+/// Refuses a model BertForMaskedLM cannot hold, and a non-empty `out` without `overwrite`.
+fn check_exportable(trained: &TrainedModel, out: &Path, overwrite: bool) -> Result<()> {
     if trained.config.model.arch != Arch::Bert {
         bail!(
             "{} was trained with arch = \"transformer\"; HuggingFace's BertForMaskedLM needs a \
@@ -58,8 +97,12 @@ pub fn export_hf(checkpoint: &Path, out: &Path, overwrite: bool) -> Result<Expor
             out.display()
         );
     }
-    let tensors = bert_tensors(&trained.model)?;
-    let config = BertConfigJson::from_encoder(&trained.encoder, PAD_ID);
+    Ok(())
+}
+
+/// The tokenizer's files as `AutoTokenizer` reads them: `tokenizer.json` as trained,
+/// `vocab.txt`, `tokenizer_config.json` and `special_tokens_map.json`.
+fn tokenizer_files(trained: &TrainedModel) -> Result<Vec<(&'static str, Vec<u8>)>> {
     let tokenizer_json = std::fs::read(&trained.tokenizer_path)
         .with_context(|| format!("cannot read {}", trained.tokenizer_path.display()))?;
     let vocab: String = (0..trained.tokenizer.vocab_size() as u32)
@@ -69,47 +112,16 @@ pub fn export_hf(checkpoint: &Path, out: &Path, overwrite: bool) -> Result<Expor
     tokenizer_config["tokenizer_class"] = json!("PreTrainedTokenizerFast");
     tokenizer_config["model_max_length"] = json!(trained.encoder.max_len);
     tokenizer_config["additional_special_tokens"] = json!(&SPECIAL_TOKENS[5..]);
-
-    let tmp = crate::fsutil::temp_dir_beside(out, ".export-")?;
-    let write =
-        |name: &str, bytes: &[u8]| crate::fsutil::write_atomic(&tmp.path().join(name), bytes);
-    write(
-        CONFIG_FILE,
-        serde_json::to_string_pretty(&config)?.as_bytes(),
-    )?;
-    write_safetensors(&tmp.path().join(WEIGHTS_FILE), &tensors)?;
-    write(TOKENIZER_FILE, &tokenizer_json)?;
-    write(VOCAB_FILE, vocab.as_bytes())?;
-    write(
-        TOKENIZER_CONFIG_FILE,
-        serde_json::to_string_pretty(&tokenizer_config)?.as_bytes(),
-    )?;
-    write(
-        SPECIAL_TOKENS_FILE,
-        serde_json::to_string_pretty(&special_tokens_map())?.as_bytes(),
-    )?;
-    if out.exists() {
-        std::fs::remove_dir_all(out)
-            .with_context(|| format!("cannot replace {}", out.display()))?;
-    }
-    std::fs::rename(tmp.keep(), out)
-        .with_context(|| format!("cannot move the export into {}", out.display()))?;
-    let files = [
-        CONFIG_FILE,
-        WEIGHTS_FILE,
-        TOKENIZER_FILE,
-        VOCAB_FILE,
-        TOKENIZER_CONFIG_FILE,
-        SPECIAL_TOKENS_FILE,
-    ]
-    .iter()
-    .map(|name| out.join(name))
-    .collect();
-    Ok(ExportSummary {
-        checkpoint: trained.checkpoint,
-        step: trained.state.step,
-        tensors: tensors.len(),
-        parameters: tensors.values().map(|t| t.values.len()).sum(),
-        files,
-    })
+    Ok(vec![
+        (TOKENIZER_FILE, tokenizer_json),
+        (VOCAB_FILE, vocab.into_bytes()),
+        (
+            TOKENIZER_CONFIG_FILE,
+            serde_json::to_string_pretty(&tokenizer_config)?.into_bytes(),
+        ),
+        (
+            SPECIAL_TOKENS_FILE,
+            serde_json::to_string_pretty(&special_tokens_map())?.into_bytes(),
+        ),
+    ])
 }

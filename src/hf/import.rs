@@ -55,6 +55,28 @@ fn read_json<T: serde::de::DeserializeOwned>(path: &Path) -> Result<T> {
     serde_json::from_str(&text).with_context(|| format!("{}: does not read", path.display()))
 }
 
+/// The model's tokenizer, refused when cloze's special tokens are not where cloze needs them or
+/// when its size is not the model's vocabulary size.
+fn read_tokenizer(path: &Path, hf: &BertConfigJson, config_path: &Path) -> Result<ClozeTokenizer> {
+    let tokenizer = ClozeTokenizer::load(path).with_context(|| {
+        format!(
+            "cloze needs a fast tokenizer (tokenizer.json) with {} at ids 0 to {}",
+            SPECIAL_TOKENS.join(" "),
+            SPECIAL_TOKENS.len() - 1
+        )
+    })?;
+    if hf.vocab_size != tokenizer.vocab_size() {
+        bail!(
+            "{}: vocab_size is {} but {} has {} tokens; cloze needs them equal",
+            config_path.display(),
+            hf.vocab_size,
+            path.display(),
+            tokenizer.vocab_size()
+        );
+    }
+    Ok(tokenizer)
+}
+
 /// Reads the HuggingFace model in `from` and writes it as a cloze checkpoint directory `out`
 /// (which must not exist).
 pub fn import_hf(from: &Path, out: &Path) -> Result<ImportSummary> {
@@ -67,22 +89,7 @@ pub fn import_hf(from: &Path, out: &Path) -> Result<ImportSummary> {
         .model_section()
         .with_context(|| format!("{}", config_path.display()))?;
     let tokenizer_path = from.join(TOKENIZER_FILE);
-    let tokenizer = ClozeTokenizer::load(&tokenizer_path).with_context(|| {
-        format!(
-            "cloze needs a fast tokenizer (tokenizer.json) with {} at ids 0 to {}",
-            SPECIAL_TOKENS.join(" "),
-            SPECIAL_TOKENS.len() - 1
-        )
-    })?;
-    if hf.vocab_size != tokenizer.vocab_size() {
-        bail!(
-            "{}: vocab_size is {} but {} has {} tokens; cloze needs them equal",
-            config_path.display(),
-            hf.vocab_size,
-            tokenizer_path.display(),
-            tokenizer.vocab_size()
-        );
-    }
+    let tokenizer = read_tokenizer(&tokenizer_path, &hf, &config_path)?;
     let weights_path = from.join(WEIGHTS_FILE);
     if !weights_path.is_file() {
         bail!(
