@@ -12,12 +12,13 @@ use burn::optim::{GradientsAccumulator, GradientsParams};
 use burn::prelude::*;
 use serde::Serialize;
 
-use crate::batcher::translation_input;
+use crate::batcher::{special_token_ids, translation_input};
 use crate::data::pairs::{PairBatch, PairLoaderConfig, PairPosition, PairSet, PairStream};
 use crate::data::tokenizer::ClozeTokenizer;
 use crate::device::DeviceChoice;
 use crate::eval::bleu::{corpus_bleu, corpus_chrf};
-use crate::model::search::{SearchConfig, beam_search};
+use crate::model::beam_search::beam_search;
+use crate::model::search::SearchConfig;
 use crate::model::seq2seq::Seq2Seq;
 use crate::train::finetune_config::{EncoderInit, FinetuneConfig, TranslationModelConfig};
 use crate::train::metrics::ValidMetrics;
@@ -86,7 +87,7 @@ fn batch_loss(
     let input = translation_input(batch, &device);
     let target = input.target.clone();
     let mask = input.target_padding.clone().bool_not();
-    let (loss, logits) = model.loss(input, smoothing);
+    let (loss, logits) = model.loss(input, smoothing, special_token_ids());
     let correct = logits
         .argmax(2)
         .squeeze_dim::<2>(2)
@@ -137,12 +138,8 @@ impl TranslationTask {
             loss_sum += f64::from(loss.into_scalar::<f32>()) * n as f64;
             correct += c;
             predicted += n;
-            for (source, output) in
-                batch
-                    .sources
-                    .iter()
-                    .zip(beam_search(model, &batch.sources, &self.search))
-            {
+            let outputs = beam_search(model, &batch.sources, &self.search, special_token_ids());
+            for (source, output) in batch.sources.iter().zip(outputs) {
                 sources.push(self.tokenizer.decode(source)?);
                 hypotheses.push(self.tokenizer.decode(&output)?);
             }
