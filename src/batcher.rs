@@ -1,15 +1,28 @@
 //! Where the loader's batches become the model's tensors, so that training and evaluation feed a
 //! model the same way and the data layer needs no tensor code. (Beam search still builds its
-//! source tensors itself, in `model::search`.)
+//! source tensors itself, in `model::search`.) Also where the tokenizer's special-token ids are
+//! handed to the model, which knows no tokenizer.
 
 use burn::prelude::*;
 
 use crate::data::batch::MaskedBatch;
 use crate::data::pairs::PairBatch;
-use crate::data::tokenizer::{BOS_ID, EOS_ID, PAD_ID};
+use crate::data::tokenizer::{BOS_ID, CLS_ID, EOS_ID, PAD_ID, SEP_ID};
 use crate::model::mlm::MlmInput;
 use crate::model::search::source_batch;
 use crate::model::seq2seq::TranslationInput;
+use crate::model::special_tokens::SpecialTokenIds;
+
+/// The ids of the tokenizer's special tokens, as the model takes them.
+pub fn special_token_ids() -> SpecialTokenIds {
+    SpecialTokenIds {
+        pad: PAD_ID,
+        cls: CLS_ID,
+        sep: SEP_ID,
+        bos: BOS_ID,
+        eos: EOS_ID,
+    }
+}
 
 /// The tensors of one batch on `device`: only the selected positions carry targets.
 pub fn mlm_input(batch: &MaskedBatch, device: &Device) -> MlmInput {
@@ -30,7 +43,8 @@ pub fn mlm_input(batch: &MaskedBatch, device: &Device) -> MlmInput {
 /// The tensors of a batch of pairs: `[CLS] source [SEP]`, decoder input `[BOS] target`, target
 /// `target [EOS]`, padded.
 pub fn translation_input(batch: &PairBatch, device: &Device) -> TranslationInput {
-    let (source, source_padding) = source_batch(&batch.sources, device);
+    let special = special_token_ids();
+    let (source, source_padding) = source_batch(&batch.sources, special, device);
     let len = batch.targets.iter().map(Vec::len).max().unwrap_or(0) + 1;
     let rows = batch.targets.len();
     let (mut input, mut target, mut padding) = (
@@ -40,12 +54,12 @@ pub fn translation_input(batch: &PairBatch, device: &Device) -> TranslationInput
     );
     for t in &batch.targets {
         let pad = len - t.len() - 1;
-        input.push(i64::from(BOS_ID));
+        input.push(i64::from(special.bos));
         input.extend(t.iter().map(|&i| i64::from(i)));
-        input.extend(std::iter::repeat_n(i64::from(PAD_ID), pad));
+        input.extend(std::iter::repeat_n(i64::from(special.pad), pad));
         target.extend(t.iter().map(|&i| i64::from(i)));
-        target.push(i64::from(EOS_ID));
-        target.extend(std::iter::repeat_n(i64::from(PAD_ID), pad));
+        target.push(i64::from(special.eos));
+        target.extend(std::iter::repeat_n(i64::from(special.pad), pad));
         padding.extend(std::iter::repeat_n(false, t.len() + 1));
         padding.extend(std::iter::repeat_n(true, pad));
     }

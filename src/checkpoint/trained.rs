@@ -8,6 +8,7 @@ use anyhow::{Context, Result, anyhow, bail};
 use burn::module::Module;
 use burn::prelude::*;
 
+use crate::batcher::special_token_ids;
 use crate::checkpoint::{
     MODEL_FILE, STATE_FILE, TOKENIZER_FILE, TrainingState, describe_load_error, read_state,
     resolve_checkpoint,
@@ -15,9 +16,10 @@ use crate::checkpoint::{
 use crate::config::finetune::TranslationModelConfig;
 use crate::config::pretrain::PretrainConfig;
 use crate::data::tokenizer::ClozeTokenizer;
+use crate::model::beam_search::beam_search;
 use crate::model::config::EncoderConfig;
 use crate::model::mlm::MlmModel;
-use crate::model::search::{SearchConfig, beam_search, greedy};
+use crate::model::search::{SearchConfig, greedy};
 use crate::model::seq2seq::Seq2Seq;
 
 /// `model` with the weights of the checkpoint's model.bpk.
@@ -187,9 +189,9 @@ impl TrainedTranslator {
             let batch: Vec<Vec<u32>> = chunk.iter().map(|&i| sources[i].clone()).collect();
             // A beam of one is greedy search (tested), done with less bookkeeping.
             let decoded = if search.beam == 1 {
-                greedy(&self.model, &batch, search.max_len)
+                greedy(&self.model, &batch, search.max_len, special_token_ids())
             } else {
-                beam_search(&self.model, &batch, search)
+                beam_search(&self.model, &batch, search, special_token_ids())
             };
             for (&i, ids) in chunk.iter().zip(decoded) {
                 outputs[i] = self.tokenizer.decode(&ids)?;

@@ -47,6 +47,35 @@ pub fn fill_mask(
     if top_k == 0 {
         bail!("--top-k must be at least 1");
     }
+    let (ids, positions) = model_input(tokenizer, text, max_len)?;
+    let (vocab, probabilities) = probabilities_at(model, &ids, &positions)?;
+    let masks: Vec<MaskFill> = positions
+        .iter()
+        .zip(probabilities.chunks(vocab))
+        .map(|(&position, row)| MaskFill {
+            position,
+            candidates: most_likely(row, top_k, tokenizer),
+        })
+        .collect();
+    let mut filled_ids = ids.clone();
+    for mask in &masks {
+        filled_ids[mask.position] = mask.candidates[0].id;
+    }
+    Ok(FillResult {
+        text: text.to_owned(),
+        tokens: ids.iter().map(|&id| tokenizer.token(id)).collect(),
+        masks,
+        filled: tokenizer.decode(&filled_ids[1..ids.len() - 1])?,
+    })
+}
+
+/// The model's input for `text`, `[CLS] ids [SEP]`, and the positions of its `[MASK]`s; an error
+/// when there is no `[MASK]` or the input is longer than `max_len`.
+fn model_input(
+    tokenizer: &ClozeTokenizer,
+    text: &str,
+    max_len: usize,
+) -> Result<(Vec<u32>, Vec<usize>)> {
     let body = tokenizer
         .encode_batch(vec![text.to_owned()])?
         .pop()
@@ -67,6 +96,16 @@ pub fn fill_mask(
             ids.len()
         );
     }
+    Ok((ids, positions))
+}
+
+/// The model's probabilities over the vocabulary at `positions` of `ids`: the vocabulary's size
+/// and one row of that many per position.
+fn probabilities_at(
+    model: &MlmModel,
+    ids: &[u32],
+    positions: &[usize],
+) -> Result<(usize, Vec<f32>)> {
     let device = model.encoder.embedding.tokens.weight.device();
     let len = ids.len();
     let input: Vec<i64> = ids.iter().map(|&i| i64::from(i)).collect();
@@ -87,32 +126,20 @@ pub fn fill_mask(
         .convert::<f32>()
         .try_to_vec::<f32>()
         .map_err(|e| anyhow::anyhow!("cannot read the probabilities: {e:?}"))?;
-    let mut filled_ids = ids.clone();
-    let masks = positions
-        .iter()
-        .zip(probabilities.chunks(vocab))
-        .map(|(&position, row)| {
-            let mut order: Vec<u32> = (0..vocab as u32).collect();
-            order.sort_by(|&a, &b| row[b as usize].total_cmp(&row[a as usize]).then(a.cmp(&b)));
-            filled_ids[position] = order[0];
-            MaskFill {
-                position,
-                candidates: order
-                    .into_iter()
-                    .take(top_k)
-                    .map(|id| Candidate {
-                        token: tokenizer.token(id),
-                        id,
-                        probability: row[id as usize],
-                    })
-                    .collect(),
-            }
+    Ok((vocab, probabilities))
+}
+
+/// The `top_k` most likely tokens of a row of probabilities, the lowest id first among equals.
+fn most_likely(row: &[f32], top_k: usize, tokenizer: &ClozeTokenizer) -> Vec<Candidate> {
+    let mut order: Vec<u32> = (0..row.len() as u32).collect();
+    order.sort_by(|&a, &b| row[b as usize].total_cmp(&row[a as usize]).then(a.cmp(&b)));
+    order
+        .into_iter()
+        .take(top_k)
+        .map(|id| Candidate {
+            token: tokenizer.token(id),
+            id,
+            probability: row[id as usize],
         })
-        .collect();
-    Ok(FillResult {
-        text: text.to_owned(),
-        tokens: ids.iter().map(|&id| tokenizer.token(id)).collect(),
-        masks,
-        filled: tokenizer.decode(&filled_ids[1..len - 1])?,
-    })
+        .collect()
 }

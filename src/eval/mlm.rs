@@ -10,6 +10,7 @@ use burn::prelude::*;
 use serde::Serialize;
 
 use crate::batcher::mlm_input;
+use crate::data::batch::MaskedBatch;
 use crate::data::loader::{Loader, LoaderConfig, ShardSet};
 use crate::data::masking::Replacement;
 use crate::data::position::LoaderPosition;
@@ -137,6 +138,44 @@ impl MlmEvaluation {
         self.tokens as f64 / self.seconds.max(1e-9)
     }
 
+    /// Adds a batch's selected positions to the tallies (all, by what each was fed, by the script
+    /// of its original token), given each one's rank and loss in the flat order of
+    /// `masked_positions`.
+    fn add_batch(
+        &mut self,
+        batch: &MaskedBatch,
+        ranks: Vec<u32>,
+        losses: Vec<f64>,
+        options: &MlmEvalOptions,
+    ) {
+        let kinds = batch
+            .selected
+            .iter()
+            .flat_map(|row| row.iter().map(|&(_, r)| r));
+        let originals = batch
+            .masked_positions()
+            .into_iter()
+            .map(|p| batch.labels[p]);
+        for (((rank, loss), kind), original) in
+            ranks.into_iter().zip(losses).zip(kinds).zip(originals)
+        {
+            let script = options
+                .scripts
+                .as_ref()
+                .and_then(|s| s.get(original as usize).copied())
+                .unwrap_or(Script::Other);
+            self.all.add(rank, loss);
+            self.by_kind[kind_index(kind)].add(rank, loss);
+            self.by_script[script.index()].add(rank, loss);
+            if kind == Replacement::Mask
+                && let (Some(unigram), Some(hits)) =
+                    (options.unigram, self.unigram_mask_correct.as_mut())
+            {
+                *hits += u64::from(i64::from(unigram) == original);
+            }
+        }
+    }
+
     /// The report of `cloze eval mlm`: figures over all positions, then by kind and by script.
     pub fn report(&self) -> MlmReport {
         let all = self.all.figures();
@@ -258,11 +297,7 @@ pub fn evaluate_mlm(
     };
     let started = std::time::Instant::now();
     let device = model.encoder.embedding.tokens.weight.device();
-    let bar = if options.progress {
-        crate::progress::items_bar(set.tokens(), "evaluating")
-    } else {
-        indicatif::ProgressBar::hidden()
-    };
+    let bar = progress_bar(options.progress, set.tokens());
     let mut evaluation = MlmEvaluation {
         unigram_mask_correct: options.unigram.map(|_| 0),
         ..MlmEvaluation::default()
@@ -278,33 +313,7 @@ pub fn evaluate_mlm(
         let targets = input.targets.clone();
         let logits = model.logits(input.ids, input.padding, input.positions);
         let (ranks, losses) = target_ranks_and_losses(logits, targets)?;
-        // The selected positions in the flat order of `masked_positions`, with what they were fed.
-        let kinds = batch
-            .selected
-            .iter()
-            .flat_map(|row| row.iter().map(|&(_, r)| r));
-        let originals = batch
-            .masked_positions()
-            .into_iter()
-            .map(|p| batch.labels[p]);
-        for (((rank, loss), kind), original) in
-            ranks.into_iter().zip(losses).zip(kinds).zip(originals)
-        {
-            let script = options
-                .scripts
-                .as_ref()
-                .and_then(|s| s.get(original as usize).copied())
-                .unwrap_or(Script::Other);
-            evaluation.all.add(rank, loss);
-            evaluation.by_kind[kind_index(kind)].add(rank, loss);
-            evaluation.by_script[script.index()].add(rank, loss);
-            if kind == Replacement::Mask
-                && let (Some(unigram), Some(hits)) =
-                    (options.unigram, evaluation.unigram_mask_correct.as_mut())
-            {
-                *hits += u64::from(i64::from(unigram) == original);
-            }
-        }
+        evaluation.add_batch(&batch, ranks, losses, options);
         let content = batch.special_mask.iter().filter(|&&s| !s).count() as u64;
         bar.inc(content);
     }
@@ -314,6 +323,15 @@ pub fn evaluate_mlm(
     }
     evaluation.seconds = started.elapsed().as_secs_f64();
     Ok(evaluation)
+}
+
+/// A bar over the split's `tokens` when `shown`, else one that draws nothing.
+fn progress_bar(shown: bool, tokens: u64) -> indicatif::ProgressBar {
+    if shown {
+        crate::progress::items_bar(tokens, "evaluating")
+    } else {
+        indicatif::ProgressBar::hidden()
+    }
 }
 
 #[cfg(test)]

@@ -7,11 +7,12 @@ use anyhow::Result;
 use burn::prelude::*;
 use serde::Serialize;
 
-use crate::batcher::translation_input;
+use crate::batcher::{special_token_ids, translation_input};
 use crate::data::pairs::{PairBatch, PairLoaderConfig, PairPosition, PairSet, PairStream};
 use crate::data::tokenizer::ClozeTokenizer;
 use crate::eval::bleu::{corpus_bleu, corpus_chrf};
-use crate::model::search::{SearchConfig, beam_search};
+use crate::model::beam_search::beam_search;
+use crate::model::search::SearchConfig;
 use crate::model::seq2seq::Seq2Seq;
 
 /// Validation figures of a translation model on pairs.
@@ -49,7 +50,7 @@ pub fn teacher_forced(model: &Seq2Seq, batch: &PairBatch, smoothing: f64) -> Tea
     let input = translation_input(batch, &device);
     let target = input.target.clone();
     let mask = input.target_padding.clone().bool_not();
-    let (loss, logits) = model.loss(input, smoothing);
+    let (loss, logits) = model.loss(input, smoothing, special_token_ids());
     let correct = logits
         .argmax(2)
         .squeeze_dim::<2>(2)
@@ -126,7 +127,7 @@ fn translate_batch(
     batch: &PairBatch,
     options: &TranslationEvalOptions,
 ) -> Result<Vec<(String, String, String)>> {
-    let outputs = beam_search(model, &batch.sources, options.search);
+    let outputs = beam_search(model, &batch.sources, options.search, special_token_ids());
     let decode = |ids: &[u32]| options.tokenizer.decode(ids);
     batch
         .sources

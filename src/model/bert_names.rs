@@ -10,6 +10,8 @@ use burn::module::Param;
 use burn::nn::{LayerNorm, Linear};
 use burn::prelude::*;
 
+use crate::model::embedding::InputEmbedding;
+use crate::model::encoder_layer::EncoderLayer;
 use crate::model::mlm::MlmModel;
 
 /// A tensor in row-major order under its HuggingFace name.
@@ -49,7 +51,29 @@ fn slots(model: &mut MlmModel) -> Result<Vec<(String, Slot<'_>)>> {
     if encoder.final_norm.is_some() {
         bail!("a pre-LN encoder has no BERT equivalent (BERT is post-LN)");
     }
-    let embedding = &mut encoder.embedding;
+    embeddings(&mut slots, &mut encoder.embedding)?;
+    for (i, layer) in encoder.layers.layers.iter_mut().enumerate() {
+        encoder_layer(&mut slots, &format!("bert.encoder.layer.{i}"), layer);
+    }
+    linear(
+        &mut slots,
+        "cls.predictions.transform.dense",
+        &mut model.dense,
+    );
+    layer_norm(
+        &mut slots,
+        "cls.predictions.transform.LayerNorm",
+        &mut model.norm,
+    );
+    slots.push(("cls.predictions.bias".into(), Slot::Vector(&mut model.bias)));
+    Ok(slots)
+}
+
+/// The input embedding's tables and LayerNorm, under `bert.embeddings`.
+fn embeddings<'a>(
+    slots: &mut Vec<(String, Slot<'a>)>,
+    embedding: &'a mut InputEmbedding,
+) -> Result<()> {
     let (Some(positions), Some(types), Some(norm)) = (
         embedding.positions.as_mut(),
         embedding.token_types.as_mut(),
@@ -73,60 +97,39 @@ fn slots(model: &mut MlmModel) -> Result<Vec<(String, Slot<'_>)>> {
         format!("{e}.token_type_embeddings.weight"),
         Slot::Table(&mut types.weight),
     ));
-    layer_norm(&mut slots, &format!("{e}.LayerNorm"), norm);
-    for (i, layer) in encoder.layers.layers.iter_mut().enumerate() {
-        let l = format!("bert.encoder.layer.{i}");
-        let mha = &mut layer.mha;
-        linear(
-            &mut slots,
-            &format!("{l}.attention.self.query"),
-            &mut mha.query,
-        );
-        linear(&mut slots, &format!("{l}.attention.self.key"), &mut mha.key);
-        linear(
-            &mut slots,
-            &format!("{l}.attention.self.value"),
-            &mut mha.value,
-        );
-        linear(
-            &mut slots,
-            &format!("{l}.attention.output.dense"),
-            &mut mha.output,
-        );
-        // Post-LN: norm_1 follows attention, norm_2 the feed-forward block.
-        layer_norm(
-            &mut slots,
-            &format!("{l}.attention.output.LayerNorm"),
-            &mut layer.norm_1,
-        );
-        linear(
-            &mut slots,
-            &format!("{l}.intermediate.dense"),
-            &mut layer.pwff.linear_inner,
-        );
-        linear(
-            &mut slots,
-            &format!("{l}.output.dense"),
-            &mut layer.pwff.linear_outer,
-        );
-        layer_norm(
-            &mut slots,
-            &format!("{l}.output.LayerNorm"),
-            &mut layer.norm_2,
-        );
-    }
+    layer_norm(slots, &format!("{e}.LayerNorm"), norm);
+    Ok(())
+}
+
+/// One encoder layer's attention, feed-forward block and LayerNorms, under `l`
+/// (`bert.encoder.layer.{i}`).
+fn encoder_layer<'a>(slots: &mut Vec<(String, Slot<'a>)>, l: &str, layer: &'a mut EncoderLayer) {
+    let mha = &mut layer.mha;
+    linear(slots, &format!("{l}.attention.self.query"), &mut mha.query);
+    linear(slots, &format!("{l}.attention.self.key"), &mut mha.key);
+    linear(slots, &format!("{l}.attention.self.value"), &mut mha.value);
     linear(
-        &mut slots,
-        "cls.predictions.transform.dense",
-        &mut model.dense,
+        slots,
+        &format!("{l}.attention.output.dense"),
+        &mut mha.output,
     );
+    // Post-LN: norm_1 follows attention, norm_2 the feed-forward block.
     layer_norm(
-        &mut slots,
-        "cls.predictions.transform.LayerNorm",
-        &mut model.norm,
+        slots,
+        &format!("{l}.attention.output.LayerNorm"),
+        &mut layer.norm_1,
     );
-    slots.push(("cls.predictions.bias".into(), Slot::Vector(&mut model.bias)));
-    Ok(slots)
+    linear(
+        slots,
+        &format!("{l}.intermediate.dense"),
+        &mut layer.pwff.linear_inner,
+    );
+    linear(
+        slots,
+        &format!("{l}.output.dense"),
+        &mut layer.pwff.linear_outer,
+    );
+    layer_norm(slots, &format!("{l}.output.LayerNorm"), &mut layer.norm_2);
 }
 
 fn values<const D: usize>(tensor: Tensor<D>) -> Result<Vec<f32>> {

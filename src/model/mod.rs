@@ -2,6 +2,7 @@
 //! (the encoder under a decoder) with its search. Model code reads no files.
 
 pub mod attention;
+pub mod beam_search;
 pub mod bert_names;
 pub mod config;
 pub mod decoder;
@@ -12,3 +13,4 @@ pub mod mlm;
 pub mod rope;
 pub mod search;
 pub mod seq2seq;
+pub mod special_tokens;

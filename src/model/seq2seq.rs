@@ -7,10 +7,10 @@ use burn::nn::loss::CrossEntropyLossConfig;
 use burn::prelude::*;
 use burn::tensor::activation::log_softmax;
 
-use crate::data::tokenizer::PAD_ID;
 use crate::model::config::EncoderConfig;
 use crate::model::decoder::{Decoder, DecoderCache};
 use crate::model::encoder::Encoder;
+use crate::model::special_tokens::SpecialTokenIds;
 
 #[derive(Module, Debug)]
 pub struct Seq2Seq {
@@ -82,9 +82,14 @@ impl Seq2Seq {
         self.project(hidden)
     }
 
-    /// Mean cross-entropy over the non-padding target positions, with label smoothing
-    /// `smoothing` (0: none), and the logits.
-    pub fn loss(&self, input: TranslationInput, smoothing: f64) -> (Tensor<1>, Tensor<3>) {
+    /// Mean cross-entropy over the non-padding target positions (`special.pad` targets), with
+    /// label smoothing `smoothing` (0: none), and the logits.
+    pub fn loss(
+        &self,
+        input: TranslationInput,
+        smoothing: f64,
+        special: SpecialTokenIds,
+    ) -> (Tensor<1>, Tensor<3>) {
         let memory = self.encode(input.source, input.source_padding.clone());
         let logits = self.logits(
             memory,
@@ -94,7 +99,7 @@ impl Seq2Seq {
         );
         let [batch, len, vocab] = logits.dims();
         let loss = CrossEntropyLossConfig::new()
-            .with_pad_tokens(Some(vec![PAD_ID as usize]))
+            .with_pad_tokens(Some(vec![special.pad as usize]))
             .with_smoothing((smoothing > 0.0).then_some(smoothing as f32))
             .init(&logits.device())
             .forward(
@@ -127,7 +132,7 @@ impl Seq2Seq {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::data::tokenizer::BOS_ID;
+    use crate::batcher::special_token_ids;
     use crate::model::config::Positions;
     use crate::model::search::source_batch;
 
@@ -154,7 +159,11 @@ mod tests {
 
     fn full_log_probs(model: &Seq2Seq, decoder_input: &[Vec<i64>], padding: Vec<bool>) -> Vec<f32> {
         let device = Device::flex();
-        let (source, source_padding) = source_batch(&[vec![7, 8, 9, 10], vec![11, 12]], &device);
+        let (source, source_padding) = source_batch(
+            &[vec![7, 8, 9, 10], vec![11, 12]],
+            special_token_ids(),
+            &device,
+        );
         let memory = model.encode(source, source_padding.clone());
         let shape = [decoder_input.len(), decoder_input[0].len()];
         let logits = model.logits(
@@ -184,10 +193,14 @@ mod tests {
 
     fn cached_decoding_equals_the_full_pass_of(model: &Seq2Seq) {
         let device = Device::flex();
-        let bos = i64::from(BOS_ID);
+        let bos = i64::from(special_token_ids().bos);
         let input = vec![vec![bos, 13, 14, 15, 16], vec![bos, 17, 18, 19, 20]];
         let full = full_log_probs(model, &input, vec![false; 10]);
-        let (source, padding) = source_batch(&[vec![7, 8, 9, 10], vec![11, 12]], &device);
+        let (source, padding) = source_batch(
+            &[vec![7, 8, 9, 10], vec![11, 12]],
+            special_token_ids(),
+            &device,
+        );
         let mut cache = model.start(model.encode(source, padding.clone()), padding);
         let vocab = 40;
         for t in 0..5 {
@@ -218,7 +231,7 @@ mod tests {
     fn the_look_ahead_mask_hides_later_target_tokens() {
         let device = Device::flex();
         let model = tiny(&device);
-        let bos = i64::from(BOS_ID);
+        let bos = i64::from(special_token_ids().bos);
         let a = full_log_probs(
             &model,
             &[vec![bos, 13, 14, 15, 16], vec![bos, 17, 18, 19, 20]],

@@ -47,7 +47,6 @@ overflow:auto}.note{color:#a33}";
 pub fn render(page: &Page) -> String {
     let mut html = String::new();
     let title = format!("cloze report: {}", page.run_dir);
-    let m = page.metrics;
     let _ = write!(
         html,
         "<!DOCTYPE html>\n<html lang=\"en\">\n<head>\n<meta charset=\"utf-8\">\n\
@@ -55,6 +54,19 @@ pub fn render(page: &Page) -> String {
         escape(&title),
         escape(&title)
     );
+    summary(&mut html, page.metrics);
+    html.push_str("<h2>Final figures</h2>\n");
+    last_step(&mut html, page.metrics);
+    last_validation(&mut html, page.metrics);
+    results(&mut html, page.results);
+    plots(&mut html, page);
+    config(&mut html, page.config);
+    html.push_str("</body>\n</html>\n");
+    html
+}
+
+/// What kind of run it is and how far it got, and whether metrics.csv ended cut short.
+fn summary(html: &mut String, m: &MetricsTable) {
     let _ = writeln!(
         html,
         "<p>A {} run: {} steps logged, {} validation{}.</p>",
@@ -71,54 +83,62 @@ pub fn render(page: &Page) -> String {
             escape(&m.path.display().to_string())
         );
     }
+}
 
-    html.push_str("<h2>Final figures</h2>\n");
-    match m.last_step() {
-        Some(s) => {
-            html.push_str("<h3>Last training step</h3>\n");
-            table(
-                &mut html,
-                &[
-                    ("step", s.step.to_string()),
-                    ("tokens", s.tokens.to_string()),
-                    ("loss", number(s.loss)),
-                    ("accuracy", number(s.accuracy)),
-                    ("learning rate", format!("{:.3e}", s.lr)),
-                    ("gradient norm", number(s.grad_norm)),
-                    ("tokens/s", format!("{:.1}", s.tokens_per_s)),
-                ],
-            );
-        }
-        None => html.push_str("<p>No training steps logged yet.</p>\n"),
-    }
-    match m.last_valid() {
-        Some((step, v)) => {
-            let _ = writeln!(html, "<h3>Last validation (step {step})</h3>");
-            table(
-                &mut html,
-                &[
-                    ("valid loss", number(v.loss)),
-                    ("valid accuracy", number(v.accuracy)),
-                    (m.task.extra_label(), number(v.extra)),
-                ],
-            );
-        }
-        None => html.push_str("<p>No validation rows.</p>\n"),
-    }
-    for result in page.results {
+fn last_step(html: &mut String, m: &MetricsTable) {
+    let Some(s) = m.last_step() else {
+        html.push_str("<p>No training steps logged yet.</p>\n");
+        return;
+    };
+    html.push_str("<h3>Last training step</h3>\n");
+    table(
+        html,
+        &[
+            ("step", s.step.to_string()),
+            ("tokens", s.tokens.to_string()),
+            ("loss", number(s.loss)),
+            ("accuracy", number(s.accuracy)),
+            ("learning rate", format!("{:.3e}", s.lr)),
+            ("gradient norm", number(s.grad_norm)),
+            ("tokens/s", format!("{:.1}", s.tokens_per_s)),
+        ],
+    );
+}
+
+fn last_validation(html: &mut String, m: &MetricsTable) {
+    let Some((step, v)) = m.last_valid() else {
+        html.push_str("<p>No validation rows.</p>\n");
+        return;
+    };
+    let _ = writeln!(html, "<h3>Last validation (step {step})</h3>");
+    table(
+        html,
+        &[
+            ("valid loss", number(v.loss)),
+            ("valid accuracy", number(v.accuracy)),
+            (m.task.extra_label(), number(v.extra)),
+        ],
+    );
+}
+
+/// A table per JSON file of results, or why it could not be read.
+fn results(html: &mut String, results: &[FigureTable]) {
+    for result in results {
         let _ = writeln!(html, "<h3>{}</h3>", escape(&result.name));
         match &result.rows {
             Ok(rows) => {
                 let rows: Vec<(&str, String)> =
                     rows.iter().map(|(k, v)| (k.as_str(), v.clone())).collect();
-                table(&mut html, &rows);
+                table(html, &rows);
             }
             Err(why) => {
                 let _ = writeln!(html, "<p class=\"note\">{}</p>", escape(why));
             }
         }
     }
+}
 
+fn plots(html: &mut String, page: &Page) {
     html.push_str("<h2>Plots</h2>\n");
     for plot in page.plots {
         let _ = writeln!(
@@ -130,16 +150,16 @@ pub fn render(page: &Page) -> String {
             page.size.height
         );
     }
+}
 
+fn config(html: &mut String, config: Option<&str>) {
     html.push_str("<h2>Config</h2>\n");
-    match page.config {
+    match config {
         Some(config) => {
             let _ = writeln!(html, "<pre>{}</pre>", escape(config));
         }
         None => html.push_str("<p>The run directory has no config.toml.</p>\n"),
     }
-    html.push_str("</body>\n</html>\n");
-    html
 }
 
 /// A two-column table of names and figures.

@@ -2,11 +2,13 @@
 //! its run directory holds (metrics.csv, config.toml, valid.json, and eval.json or translate.json
 //! when a pipeline's evaluation stage left them there).
 
+pub mod drawing;
 pub mod figures;
 pub mod font;
 pub mod html;
 pub mod metrics_table;
 pub mod plots;
+pub mod smoothing;
 pub mod summary;
 
 use std::path::{Path, PathBuf};
@@ -83,7 +85,7 @@ pub fn write_report(run_dir: &Path, options: &ReportOptions) -> Result<ReportSum
     let plots = plots::plots_for(&metrics, final_validation(run_dir));
     let mut files = Vec::new();
     for plot in &plots {
-        let png = plots::draw(plot, size)?;
+        let png = drawing::draw(plot, size)?;
         let path = out.join(plot.file);
         write_atomic(&path, &png)?;
         files.push(path);
