@@ -16,7 +16,7 @@ use cloze::data::tokenizer::ClozeTokenizer;
 use cloze::device::DeviceChoice;
 use cloze::eval::mlm::{MlmEvalOptions, evaluate_mlm};
 use cloze::eval::script::vocabulary_scripts;
-use cloze::model::config::EncoderConfig;
+use cloze::model::config::TransformerConfig;
 use cloze::model::mlm::MlmModel;
 
 #[path = "common/corpus_shards.rs"]
@@ -76,7 +76,7 @@ fn main() -> Result<()> {
         eprintln!("{choice}: evaluating {eval_batches} batches of small at {BATCH} x {SEQ} ...");
         let device = choice.device()?;
         device.seed(0);
-        let model_config = EncoderConfig::named("small", vocab)?.with_max_len(SEQ);
+        let model_config = TransformerConfig::named("small", vocab)?.with_max_len(SEQ);
         let model = MlmModel::new(&model_config, &device);
         let options = MlmEvalOptions {
             max_batches: eval_batches,

@@ -186,7 +186,7 @@ fn fill(args: FillArgs) -> Result<()> {
     let trained = TrainedModel::load(&args.checkpoint, args.tokenizer.as_deref(), &device)?;
     for text in &args.texts {
         let (model, tokenizer) = (&trained.model, &trained.tokenizer);
-        let result = fill_mask(model, tokenizer, text, args.top_k, trained.max_len())?;
+        let result = fill_mask(model, tokenizer, text, args.top_k, trained.max_positions())?;
         if args.json {
             print_json(&result)?;
         } else {

@@ -6,7 +6,7 @@ use std::time::Instant;
 use anyhow::Result;
 use cloze::data::batch::MaskedBatch;
 use cloze::device::DeviceChoice;
-use cloze::model::config::EncoderConfig;
+use cloze::model::config::TransformerConfig;
 use cloze::model::mlm::MlmModel;
 use cloze::train::optimizer::{AdamWSettings, adamw};
 use cloze::train::step::train_step;
@@ -19,7 +19,7 @@ pub const WARMUP: usize = 3;
 pub fn small_step_rate(device: DeviceChoice, vocab: usize, batches: &[MaskedBatch]) -> Result<f64> {
     let device = device.device()?.autodiff();
     device.seed(0);
-    let config = EncoderConfig::named("small", vocab)?.with_max_len(batches[0].seq_len);
+    let config = TransformerConfig::named("small", vocab)?.with_max_len(batches[0].seq_len);
     let mut model = MlmModel::new(&config, &device);
     let mut optimizer = adamw(AdamWSettings {
         beta1: 0.9,

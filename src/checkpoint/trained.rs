@@ -17,7 +17,7 @@ use crate::config::finetune::TranslationModelConfig;
 use crate::config::pretrain::PretrainConfig;
 use crate::data::tokenizer::ClozeTokenizer;
 use crate::model::beam_search::beam_search;
-use crate::model::config::EncoderConfig;
+use crate::model::config::TransformerConfig;
 use crate::model::mlm::MlmModel;
 use crate::model::search::{SearchConfig, greedy};
 use crate::model::seq2seq::Seq2Seq;
@@ -37,7 +37,7 @@ pub fn load_weights<M: Module>(model: M, checkpoint: &Path) -> Result<M> {
 pub struct TrainedModel {
     /// In validation mode: no dropout.
     pub model: MlmModel,
-    pub encoder: EncoderConfig,
+    pub encoder: TransformerConfig,
     pub tokenizer: ClozeTokenizer,
     pub tokenizer_path: PathBuf,
     pub config: PretrainConfig,
@@ -102,7 +102,7 @@ impl TrainedModel {
 
     /// The longest sequence the model takes (its position table: `train.seq_len`, or an
     /// imported model's `max_positions`), `[CLS]` and `[SEP]` included.
-    pub fn max_len(&self) -> usize {
+    pub fn max_positions(&self) -> usize {
         self.encoder.max_len
     }
 }
@@ -148,15 +148,16 @@ impl TrainedTranslator {
         })
     }
 
-    /// The longest source or output the model takes, special tokens included.
-    pub fn max_len(&self) -> usize {
+    /// The sequence length it was fine-tuned at: the longest source or output it takes, special
+    /// tokens included.
+    pub fn seq_len(&self) -> usize {
         self.config.finetune.train.seq_len
     }
 
     /// The output length a search may use: `requested`, checked against what the model takes
     /// (`train.seq_len - 1`, `[EOS]` included), or that limit; `key` names the setting in errors.
     pub fn output_len(&self, requested: Option<usize>, key: &str) -> Result<usize> {
-        let limit = self.max_len() - 1;
+        let limit = self.seq_len() - 1;
         let max_len = requested.unwrap_or(limit);
         if max_len == 0 || max_len > limit {
             bail!("{key} must be between 1 and {limit} (the model's train.seq_len - 1)");
@@ -173,7 +174,7 @@ impl TrainedTranslator {
         search: &SearchConfig,
         batch_size: usize,
     ) -> Result<(Vec<String>, Vec<usize>)> {
-        let limit = self.max_len() - 2;
+        let limit = self.seq_len() - 2;
         let mut sources = self.tokenizer.encode_batch(lines.to_vec())?;
         let mut truncated = Vec::new();
         for (i, source) in sources.iter_mut().enumerate() {

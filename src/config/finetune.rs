@@ -9,7 +9,7 @@ use serde::{Deserialize, Serialize};
 use crate::config::model_section::ModelSection;
 use crate::config::train_section::TrainSection;
 use crate::config::{TrainingConfig, differing};
-use crate::model::config::EncoderConfig;
+use crate::model::config::TransformerConfig;
 
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
@@ -170,6 +170,6 @@ impl TrainingConfig for FinetuneConfig {
 #[derive(Clone, Debug, Serialize, Deserialize)]
 pub struct TranslationModelConfig {
     pub finetune: FinetuneConfig,
-    pub encoder: EncoderConfig,
+    pub encoder: TransformerConfig,
     pub decoder_layers: usize,
 }

@@ -3,7 +3,7 @@
 use anyhow::{Result, bail};
 use serde::{Deserialize, Serialize};
 
-use crate::model::config::{EncoderConfig, Positions};
+use crate::model::config::{Positions, TransformerConfig};
 
 /// The encoder's architecture family.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
@@ -31,9 +31,9 @@ pub struct ModelSection {
     pub n_heads: Option<usize>,
     pub d_ff: Option<usize>,
     pub dropout: f64,
-    /// GELU instead of ReLU (the source material's).
+    /// GELU instead of ReLU (the original Transformer's).
     pub gelu: bool,
-    /// LayerNorm before each sub-layer instead of after it (the source material's post-LN).
+    /// LayerNorm before each sub-layer instead of after it (the original Transformer's post-LN).
     pub pre_ln: bool,
     /// `sinusoidal` (added to the input, the default), `learned` (a table added to the input) or
     /// `rope` (rotary: queries and keys rotated inside attention); `bert` is always `learned`.
@@ -80,8 +80,8 @@ impl Default for ModelSection {
 
 impl ModelSection {
     /// The encoder for a vocabulary and a sequence length.
-    pub fn encoder(&self, vocab_size: usize, seq_len: usize) -> Result<EncoderConfig> {
-        let named = EncoderConfig::named(&self.size, vocab_size)
+    pub fn encoder(&self, vocab_size: usize, seq_len: usize) -> Result<TransformerConfig> {
+        let named = TransformerConfig::named(&self.size, vocab_size)
             .map_err(|e| anyhow::anyhow!("model.size: {e}"))?;
         let bert = self.arch == Arch::Bert;
         if bert && self.pre_ln {
@@ -100,7 +100,7 @@ impl ModelSection {
         if max_len < seq_len {
             bail!("model.max_positions ({max_len}) is shorter than train.seq_len ({seq_len})");
         }
-        let config = EncoderConfig {
+        let config = TransformerConfig {
             d_model: self.d_model.unwrap_or(named.d_model),
             n_layers: self.n_layers.unwrap_or(named.n_layers),
             n_heads: self.n_heads.unwrap_or(named.n_heads),

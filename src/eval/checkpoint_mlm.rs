@@ -65,11 +65,11 @@ pub fn evaluate_checkpoint(request: &MlmEvalRequest) -> Result<MlmEvalOutcome> {
     }
     let device = request.device.device()?;
     let trained = TrainedModel::load(&request.checkpoint, request.tokenizer.as_deref(), &device)?;
-    let seq_len = request.seq_len.unwrap_or(trained.max_len());
-    if seq_len > trained.max_len() || seq_len < 3 {
+    let seq_len = request.seq_len.unwrap_or(trained.max_positions());
+    if seq_len > trained.max_positions() || seq_len < 3 {
         bail!(
             "--seq-len must be between 3 and {} (the length {} was trained on), got {seq_len}",
-            trained.max_len(),
+            trained.max_positions(),
             trained.checkpoint.display()
         );
     }

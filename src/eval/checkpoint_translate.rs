@@ -66,7 +66,7 @@ impl CheckpointTranslator {
         for line in truncated {
             tracing::warn!(
                 "line {line}: longer than the model's {} tokens; translated its beginning",
-                self.translator.max_len()
+                self.translator.seq_len()
             );
         }
     }

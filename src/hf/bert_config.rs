@@ -6,7 +6,7 @@ use anyhow::{Result, bail};
 use serde::{Deserialize, Serialize};
 
 use crate::config::model_section::{Arch, ModelSection};
-use crate::model::config::EncoderConfig;
+use crate::model::config::TransformerConfig;
 
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(default)]
@@ -60,7 +60,7 @@ impl Default for BertConfigJson {
 
 impl BertConfigJson {
     /// The config.json of an `arch = "bert"` encoder.
-    pub fn from_encoder(encoder: &EncoderConfig, pad_token_id: u32) -> Self {
+    pub fn from_encoder(encoder: &TransformerConfig, pad_token_id: u32) -> Self {
         Self {
             vocab_size: encoder.vocab_size,
             hidden_size: encoder.d_model,

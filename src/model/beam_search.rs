@@ -228,7 +228,7 @@ mod tests {
 
     use super::*;
     use crate::batcher::special_token_ids;
-    use crate::model::config::EncoderConfig;
+    use crate::model::config::TransformerConfig;
     use crate::model::search::greedy;
 
     /// `tiny` trained for a few steps to copy its source: it ends some outputs with `[EOS]`.
@@ -237,7 +237,7 @@ mod tests {
         use burn::optim::{AdamWConfig, GradientsParams};
         use rand::{Rng, SeedableRng};
 
-        let config = EncoderConfig::named("tiny", 40)
+        let config = TransformerConfig::named("tiny", 40)
             .unwrap()
             .with_max_len(24)
             .with_dropout(0.0);

@@ -228,10 +228,10 @@ pub fn load_bert_tensors(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::model::config::EncoderConfig;
+    use crate::model::config::TransformerConfig;
 
     fn bert(seed: u64) -> MlmModel {
-        let config = EncoderConfig::named("tiny", 40)
+        let config = TransformerConfig::named("tiny", 40)
             .unwrap()
             .with_max_len(12)
             .with_gelu(true)
@@ -305,7 +305,9 @@ mod tests {
 
     #[test]
     fn a_transformer_model_is_refused() {
-        let config = EncoderConfig::named("tiny", 40).unwrap().with_max_len(12);
+        let config = TransformerConfig::named("tiny", 40)
+            .unwrap()
+            .with_max_len(12);
         let model = MlmModel::new(&config, &Device::flex());
         let err = bert_tensors(&model).unwrap_err().to_string();
         assert!(err.contains("arch = \"bert\""), "{err}");

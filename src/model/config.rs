@@ -1,4 +1,5 @@
-//! The encoder's sizes and options, with the named sizes `tiny`, `small` and `base`.
+//! The Transformer's sizes and options, with the named sizes `tiny`, `small` and `base`: one
+//! configuration for the encoder and for the decoder fine-tuning puts over it.
 
 use burn::prelude::*;
 use serde::{Deserialize, Serialize};
@@ -28,9 +29,10 @@ impl Positions {
     }
 }
 
-/// Everything that shapes the encoder and its MLM head.
+/// Everything that shapes the encoder and its MLM head, and the decoder (which has the encoder's
+/// widths, heads, norms and positions; only its depth is set apart).
 #[derive(Config, Debug, PartialEq)]
-pub struct EncoderConfig {
+pub struct TransformerConfig {
     pub vocab_size: usize,
     #[config(default = 256)]
     pub d_model: usize,
@@ -40,22 +42,23 @@ pub struct EncoderConfig {
     pub n_heads: usize,
     #[config(default = 1024)]
     pub d_ff: usize,
-    /// The longest sequence the position table covers.
+    /// The longest sequence the model takes: the rows of the position table (`max_positions` in
+    /// the `[model]` table; `train.seq_len` by default).
     #[config(default = 512)]
     pub max_len: usize,
     #[config(default = 0.1)]
     pub dropout: f64,
-    /// GELU in the feed-forward network and the MLM head; ReLU (the source material's) otherwise.
+    /// GELU in the feed-forward network and the MLM head; ReLU (the original Transformer's) otherwise.
     #[config(default = false)]
     pub gelu: bool,
-    /// LayerNorm before each sub-layer (pre-LN) instead of after it (post-LN, the source material's).
+    /// LayerNorm before each sub-layer (pre-LN) instead of after it (post-LN, the original Transformer's).
     #[config(default = false)]
     pub pre_ln: bool,
     /// Learned position embeddings: how configs written before `positions` say
     /// `positions = "learned"`; read, never written as true.
     #[config(default = false)]
     pub learned_positions: bool,
-    /// How positions enter the model; see [`EncoderConfig::positions`].
+    /// How positions enter the model; see [`TransformerConfig::positions`].
     #[config(default = "Positions::Sinusoidal")]
     pub position_scheme: Positions,
     /// The base of the rotary frequencies, `theta^(-2i/d_head)`.
@@ -73,7 +76,7 @@ pub struct EncoderConfig {
     pub layer_norm_eps: f64,
 }
 
-impl EncoderConfig {
+impl TransformerConfig {
     /// The position scheme in force: learned with BERT's embedding or an old config's
     /// `learned_positions`, else `position_scheme`.
     pub fn positions(&self) -> Positions {
@@ -89,7 +92,7 @@ impl EncoderConfig {
     }
 
     /// A named size: `tiny` (tests), `small` (d256, 4 layers, 4 heads, ff 1024) or `base`
-    /// (d512, 6 layers, 8 heads, ff 2048, the sizes of the source material).
+    /// (d512, 6 layers, 8 heads, ff 2048, the sizes of the original Transformer).
     pub fn named(size: &str, vocab_size: usize) -> anyhow::Result<Self> {
         let (d_model, n_layers, n_heads, d_ff) = match size {
             "tiny" => (64, 2, 2, 128),
@@ -162,18 +165,18 @@ mod tests {
 
     #[test]
     fn named_sizes_and_validation_errors_name_the_field() {
-        let small = EncoderConfig::named("small", 8192).unwrap();
+        let small = TransformerConfig::named("small", 8192).unwrap();
         assert_eq!(
             (small.d_model, small.n_layers, small.n_heads, small.d_ff),
             (256, 4, 4, 1024)
         );
-        let base = EncoderConfig::named("base", 8192).unwrap();
+        let base = TransformerConfig::named("base", 8192).unwrap();
         assert_eq!(
             (base.d_model, base.n_layers, base.n_heads, base.d_ff),
             (512, 6, 8, 2048)
         );
         assert!(
-            EncoderConfig::named("huge", 8192)
+            TransformerConfig::named("huge", 8192)
                 .unwrap_err()
                 .to_string()
                 .contains("huge")

@@ -11,7 +11,7 @@ use burn::nn::{Dropout, DropoutConfig, LayerNorm, LayerNormConfig};
 use burn::prelude::*;
 
 use crate::model::attention::{Attention, KeysValues};
-use crate::model::config::EncoderConfig;
+use crate::model::config::TransformerConfig;
 use crate::model::encoder_layer::{activation, rope};
 
 #[derive(Module, Debug)]
@@ -71,7 +71,7 @@ impl DecoderCache {
 }
 
 impl DecoderLayer {
-    fn new(config: &EncoderConfig, device: &Device) -> Self {
+    fn new(config: &TransformerConfig, device: &Device) -> Self {
         let norm = || {
             LayerNormConfig::new(config.d_model)
                 .with_epsilon(config.layer_norm_eps)
@@ -166,7 +166,7 @@ fn key_padding(padding: Tensor<2, Bool>, len_q: usize) -> Tensor<3, Bool> {
 }
 
 impl Decoder {
-    pub fn new(config: &EncoderConfig, n_layers: usize, device: &Device) -> Self {
+    pub fn new(config: &TransformerConfig, n_layers: usize, device: &Device) -> Self {
         Self {
             layers: (0..n_layers)
                 .map(|_| DecoderLayer::new(config, device))

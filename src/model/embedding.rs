@@ -7,7 +7,7 @@ use burn::nn::{
 };
 use burn::prelude::*;
 
-use crate::model::config::{EncoderConfig, Positions};
+use crate::model::config::{Positions, TransformerConfig};
 
 #[derive(Module, Debug)]
 pub struct InputEmbedding {
@@ -25,7 +25,7 @@ pub struct InputEmbedding {
     scale: f64,
 }
 
-/// The sinusoidal position table of the source material, `[len, d_model]`.
+/// The sinusoidal position table of the original Transformer, `[len, d_model]`.
 pub fn sinusoids(len: usize, d_model: usize, device: &Device) -> Tensor<2> {
     let mut values = Vec::with_capacity(len * d_model);
     for pos in 0..len {
@@ -38,7 +38,7 @@ pub fn sinusoids(len: usize, d_model: usize, device: &Device) -> Tensor<2> {
 }
 
 impl InputEmbedding {
-    pub fn new(config: &EncoderConfig, device: &Device) -> Self {
+    pub fn new(config: &TransformerConfig, device: &Device) -> Self {
         let d = config.d_model;
         // Cloze: std 1/sqrt(d), so that scaled by sqrt(d) the input has unit variance, like the
         // sinusoids, and the tied output projection starts with logits of unit variance. BERT:

@@ -4,7 +4,7 @@
 use burn::nn::{LayerNorm, LayerNormConfig};
 use burn::prelude::*;
 
-use crate::model::config::EncoderConfig;
+use crate::model::config::TransformerConfig;
 use crate::model::embedding::InputEmbedding;
 use crate::model::encoder_layer::EncoderLayers;
 
@@ -17,7 +17,7 @@ pub struct Encoder {
 }
 
 impl Encoder {
-    pub fn new(config: &EncoderConfig, device: &Device) -> Self {
+    pub fn new(config: &TransformerConfig, device: &Device) -> Self {
         Self {
             embedding: InputEmbedding::new(config, device),
             layers: EncoderLayers::new(config, device),

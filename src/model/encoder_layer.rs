@@ -13,7 +13,7 @@ use burn::nn::{Dropout, DropoutConfig, LayerNorm, LayerNormConfig};
 use burn::prelude::*;
 
 use crate::model::attention::Attention;
-use crate::model::config::{EncoderConfig, Positions};
+use crate::model::config::{Positions, TransformerConfig};
 use crate::model::rope::Rope;
 
 #[derive(Module, Debug)]
@@ -35,7 +35,7 @@ pub struct EncoderLayers {
 }
 
 /// The feed-forward activation an encoder config asks for.
-pub fn activation(config: &EncoderConfig) -> ActivationConfig {
+pub fn activation(config: &TransformerConfig) -> ActivationConfig {
     if config.gelu {
         ActivationConfig::Gelu
     } else {
@@ -44,13 +44,13 @@ pub fn activation(config: &EncoderConfig) -> ActivationConfig {
 }
 
 /// The rotary tables of a config's self-attention, if its positions are rotary.
-pub fn rope(config: &EncoderConfig, device: &Device) -> Option<Rope> {
+pub fn rope(config: &TransformerConfig, device: &Device) -> Option<Rope> {
     (config.positions() == Positions::Rope)
         .then(|| Rope::new(config.d_head(), config.max_len, config.rope_theta, device))
 }
 
 impl EncoderLayer {
-    pub fn new(config: &EncoderConfig, device: &Device) -> Self {
+    pub fn new(config: &TransformerConfig, device: &Device) -> Self {
         let norm = || {
             LayerNormConfig::new(config.d_model)
                 .with_epsilon(config.layer_norm_eps)
@@ -106,7 +106,7 @@ impl EncoderLayer {
 }
 
 impl EncoderLayers {
-    pub fn new(config: &EncoderConfig, device: &Device) -> Self {
+    pub fn new(config: &TransformerConfig, device: &Device) -> Self {
         Self {
             layers: (0..config.n_layers)
                 .map(|_| EncoderLayer::new(config, device))

@@ -8,7 +8,7 @@ use burn::nn::loss::CrossEntropyLossConfig;
 use burn::nn::{Gelu, LayerNorm, LayerNormConfig, Linear, LinearConfig, Relu};
 use burn::prelude::*;
 
-use crate::model::config::EncoderConfig;
+use crate::model::config::TransformerConfig;
 use crate::model::encoder::Encoder;
 
 #[derive(Module, Debug)]
@@ -37,7 +37,7 @@ pub struct MlmOutput {
 }
 
 impl MlmModel {
-    pub fn new(config: &EncoderConfig, device: &Device) -> Self {
+    pub fn new(config: &TransformerConfig, device: &Device) -> Self {
         Self {
             encoder: Encoder::new(config, device),
             dense: LinearConfig::new(config.d_model, config.d_model).init(device),
@@ -83,8 +83,10 @@ impl MlmModel {
 mod tests {
     use super::*;
 
-    fn tiny(device: &Device) -> (EncoderConfig, MlmModel) {
-        let config = EncoderConfig::named("tiny", 50).unwrap().with_max_len(16);
+    fn tiny(device: &Device) -> (TransformerConfig, MlmModel) {
+        let config = TransformerConfig::named("tiny", 50)
+            .unwrap()
+            .with_max_len(16);
         let _rng = crate::seed::device_rng_lock();
         device.seed(3);
         let model = MlmModel::new(&config, device);

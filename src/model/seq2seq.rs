@@ -7,7 +7,7 @@ use burn::nn::loss::CrossEntropyLossConfig;
 use burn::prelude::*;
 use burn::tensor::activation::log_softmax;
 
-use crate::model::config::EncoderConfig;
+use crate::model::config::TransformerConfig;
 use crate::model::decoder::{Decoder, DecoderCache};
 use crate::model::encoder::Encoder;
 use crate::model::special_tokens::SpecialTokenIds;
@@ -32,14 +32,14 @@ pub struct TranslationInput {
 
 impl Seq2Seq {
     /// A model whose encoder and decoder both start from random weights.
-    pub fn new(config: &EncoderConfig, decoder_layers: usize, device: &Device) -> Self {
+    pub fn new(config: &TransformerConfig, decoder_layers: usize, device: &Device) -> Self {
         Self::with_encoder(Encoder::new(config, device), config, decoder_layers, device)
     }
 
     /// A fresh decoder under `encoder` (a pretrained one).
     pub fn with_encoder(
         encoder: Encoder,
-        config: &EncoderConfig,
+        config: &TransformerConfig,
         decoder_layers: usize,
         device: &Device,
     ) -> Self {
@@ -141,7 +141,7 @@ mod tests {
     }
 
     fn tiny_with(device: &Device, positions: Positions, pre_ln: bool) -> Seq2Seq {
-        let config = EncoderConfig::named("tiny", 40)
+        let config = TransformerConfig::named("tiny", 40)
             .unwrap()
             .with_max_len(24)
             .with_dropout(0.0)

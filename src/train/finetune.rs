@@ -20,7 +20,7 @@ use crate::eval::translation::{
     TranslationEvalOptions, TranslationEvaluation, evaluate_translation, predicted_positions,
     teacher_forced,
 };
-use crate::model::config::EncoderConfig;
+use crate::model::config::TransformerConfig;
 use crate::model::search::SearchConfig;
 use crate::model::seq2seq::Seq2Seq;
 use crate::train::checkpointer::RunIdentity;
@@ -166,7 +166,7 @@ impl TrainingTask for TranslationTask {
 /// The encoder a fine-tuning run starts from: its architecture, its tokenizer, and (with
 /// `init = "pretrained"`) its weights.
 struct EncoderStart {
-    config: EncoderConfig,
+    config: TransformerConfig,
     tokenizer_path: PathBuf,
     pretrained: Option<crate::model::encoder::Encoder>,
 }

@@ -24,7 +24,7 @@ use cloze::config::schedule::{Decay, LrSchedule};
 use cloze::data::loader::{Loader, LoaderConfig, ShardSet};
 use cloze::data::position::LoaderPosition;
 use cloze::device::DeviceChoice;
-use cloze::model::config::EncoderConfig;
+use cloze::model::config::TransformerConfig;
 use cloze::model::mlm::MlmModel;
 use cloze::train::step::{step_seed, train_step};
 
@@ -75,7 +75,7 @@ fn run(session: Session) -> (u64, Vec<f64>) {
     let vocab_size = set.manifest().tokenizer.vocab_size;
     let device = burn_device().autodiff();
     device.seed(7);
-    let model_config = EncoderConfig::named("tiny", vocab_size)
+    let model_config = TransformerConfig::named("tiny", vocab_size)
         .unwrap()
         .with_max_len(session.seq_len);
     let fresh = MlmModel::new(&model_config, &device);
@@ -212,7 +212,7 @@ fn fixture_batch() -> (usize, cloze::data::batch::MaskedBatch) {
 
 fn tiny_model(vocab_size: usize, device: &Device) -> MlmModel {
     device.seed(11);
-    let config = EncoderConfig::named("tiny", vocab_size)
+    let config = TransformerConfig::named("tiny", vocab_size)
         .unwrap()
         .with_max_len(32);
     MlmModel::new(&config, device)
