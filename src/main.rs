@@ -3,6 +3,7 @@
 mod cli;
 
 use std::io::Write;
+use std::path::PathBuf;
 
 use anyhow::Result;
 use clap::Parser;
@@ -11,6 +12,7 @@ use cloze::data::inspect::write_batches;
 use cloze::data::prepare::write_shards;
 use cloze::data::summary::{shard_lines, tokenizer_lines};
 use cloze::data::tokenizer::train_tokenizer;
+use cloze::device::DeviceChoice;
 use cloze::eval::checkpoint_mlm::evaluate_checkpoint;
 use cloze::eval::checkpoint_translate::CheckpointTranslator;
 use cloze::eval::fill::fill_mask;
@@ -119,14 +121,19 @@ fn inspect(args: InspectArgs) -> Result<()> {
     write_batches(&args.shards, config, args.batches, std::io::stdout().lock())
 }
 
+/// How `cloze pretrain` and `cloze finetune` run: stopped (after a checkpoint) by Ctrl-C.
+fn train_options(run_dir: PathBuf, resume: bool, device: DeviceChoice) -> TrainOptions {
+    TrainOptions {
+        run_dir,
+        resume,
+        device,
+        stop: stop_on_interrupt(),
+    }
+}
+
 fn pretrain(args: PretrainArgs) -> Result<()> {
     let config = args.load_config()?;
-    let options = TrainOptions {
-        run_dir: args.run_dir(&config),
-        resume: args.resume,
-        device: args.device,
-        stop: stop_on_interrupt(),
-    };
+    let options = train_options(args.run_dir(&config), args.resume, args.device);
     let outcome = cloze::train::pretrain::pretrain(&config, &options)?;
     say(&pretraining_lines(&outcome));
     Ok(())
@@ -134,12 +141,7 @@ fn pretrain(args: PretrainArgs) -> Result<()> {
 
 fn finetune(args: FinetuneArgs) -> Result<()> {
     let config = args.load_config()?;
-    let options = TrainOptions {
-        run_dir: args.run_dir(&config),
-        resume: args.resume,
-        device: args.device,
-        stop: stop_on_interrupt(),
-    };
+    let options = train_options(args.run_dir(&config), args.resume, args.device);
     let outcome = cloze::train::finetune::finetune(&config, &options)?;
     say(&finetuning_lines(&outcome));
     Ok(())

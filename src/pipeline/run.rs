@@ -1,13 +1,14 @@
 //! `cloze run`: the stages of a pipeline in order, one line each saying what it did or that it was
 //! up to date. `--from STAGE` forces that stage and every later one to run again.
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::sync::atomic::AtomicBool;
 
 use anyhow::{Context, Result, bail};
 
 use crate::checkpoint::resume_conflicts;
+use crate::config::TrainingConfig;
 use crate::config::finetune::FinetuneConfig;
 use crate::config::pretrain::PretrainConfig;
 use crate::data::summary::{shard_lines, tokenizer_lines};
@@ -144,13 +145,11 @@ fn evaluate(
     say: &mut dyn FnMut(&str),
 ) -> Result<()> {
     let plan = eval::plan(config, pretrain)?;
-    if !forced && plan.stamp.up_to_date(&plan.out) {
-        say(&format!("{} is up to date", plan.out.display()));
-    } else {
+    let up_to_date = !forced && plan.stamp.up_to_date(&plan.out);
+    output_stage(&plan.out, up_to_date, say, || {
         let outcome = eval::run(config, &plan, options.device)?;
-        say(&eval::summary_line(config, &plan, &outcome));
-    }
-    Ok(())
+        Ok(eval::summary_line(config, &plan, &outcome))
+    })
 }
 
 fn translate(
@@ -161,26 +160,40 @@ fn translate(
     say: &mut dyn FnMut(&str),
 ) -> Result<()> {
     let plan = translate::plan(config, finetune)?;
-    if !forced && plan.stamp.up_to_date(&plan.out) {
-        say(&format!("{} is up to date", plan.out.display()));
-    } else {
+    let up_to_date = !forced && plan.stamp.up_to_date(&plan.out);
+    output_stage(&plan.out, up_to_date, say, || {
         let report = translate::run(config, &plan, options.device)?;
-        say(&translate::summary_line(config, &plan, &report));
+        Ok(translate::summary_line(config, &plan, &report))
+    })
+}
+
+/// A stage that writes one output file from a trained model: skipped, saying so, when it is up
+/// to date; else `run` makes it and gives the line to print.
+fn output_stage(
+    out: &Path,
+    up_to_date: bool,
+    say: &mut dyn FnMut(&str),
+    run: impl FnOnce() -> Result<String>,
+) -> Result<()> {
+    if up_to_date {
+        say(&format!("{} is up to date", out.display()));
+    } else {
+        say(&run()?);
     }
     Ok(())
 }
 
 /// Decides what a training stage does with its run directory (see [`training::decide`]), says
 /// so, and moves a run aside when it is to be trained afresh; false when it is up to date.
-fn prepare_run(
-    stage: Stage,
-    run_dir: &Path,
-    stamp: &Stamp,
-    steps: u64,
-    conflicts: &[&'static str],
-    forced: bool,
-    say: &mut dyn FnMut(&str),
-) -> Result<bool> {
+fn prepare_run(run: &TrainingRun, forced: bool, say: &mut dyn FnMut(&str)) -> Result<bool> {
+    let TrainingRun {
+        stage,
+        run_dir,
+        stamp,
+        steps,
+        conflicts,
+    } = run;
+    let (stage, steps, run_dir) = (*stage, *steps, run_dir.as_path());
     let recorded = Stamp::read(run_dir);
     let plan = training::decide(
         &RunState {
@@ -230,6 +243,60 @@ fn prepare_run(
     Ok(true)
 }
 
+/// A training stage's run: where, from what (its stamp), how long, and the settings that differ
+/// from the saved run's and may not.
+struct TrainingRun {
+    stage: Stage,
+    run_dir: PathBuf,
+    stamp: Stamp,
+    steps: u64,
+    conflicts: Vec<&'static str>,
+}
+
+impl TrainingRun {
+    /// `saved` is the configuration the run saves (and compares when it continues).
+    fn new<C: TrainingConfig>(
+        stage: Stage,
+        saved: &C,
+        run_dir: PathBuf,
+        stamp: Stamp,
+        steps: u64,
+    ) -> Result<Self> {
+        let conflicts = resume_conflicts(saved, &run_dir)?;
+        Ok(Self {
+            stage,
+            run_dir,
+            stamp,
+            steps,
+            conflicts,
+        })
+    }
+}
+
+/// A training stage: skipped when its run is up to date, else trained by `train` (resuming what
+/// is there), which says whether the run finished and what it prints; the stamp is recorded once
+/// the run has checkpoints made from these inputs and settings.
+fn training_stage(
+    run: TrainingRun,
+    forced: bool,
+    options: &RunOptions,
+    say: &mut dyn FnMut(&str),
+    train: impl FnOnce(&TrainOptions) -> Result<(bool, Vec<String>)>,
+) -> Result<bool> {
+    if !prepare_run(&run, forced, say)? {
+        return Ok(true);
+    }
+    let (finished, lines) = train(&TrainOptions {
+        run_dir: run.run_dir.clone(),
+        resume: true,
+        device: options.device,
+        stop: options.stop.clone(),
+    })?;
+    run.stamp.record(&run.run_dir)?;
+    lines.iter().for_each(|line| say(line));
+    Ok(finished)
+}
+
 fn pretrain(
     config: &PretrainConfig,
     forced: bool,
@@ -241,34 +308,17 @@ fn pretrain(
     let stamp = training::pretrain_stamp(config)?;
     // The run saves the configuration it trains with: with `init`, the checkpoint's model.
     let (effective, _) = crate::train::pretrain::with_init_model(config)?;
-    let conflicts = resume_conflicts(&effective, &run_dir)?;
-    let steps = config.train.steps;
-    if !prepare_run(
+    let run = TrainingRun::new(
         Stage::Pretrain,
-        &run_dir,
-        &stamp,
-        steps,
-        &conflicts,
-        forced,
-        say,
-    )? {
-        return Ok(true);
-    }
-    let outcome = crate::train::pretrain::pretrain(
-        config,
-        &TrainOptions {
-            run_dir: run_dir.clone(),
-            resume: true,
-            device: options.device,
-            stop: options.stop.clone(),
-        },
+        &effective,
+        run_dir,
+        stamp,
+        config.train.steps,
     )?;
-    // Recorded once the run has checkpoints made from these inputs and settings.
-    stamp.record(&run_dir)?;
-    pretraining_lines(&outcome)
-        .iter()
-        .for_each(|line| say(line));
-    Ok(!outcome.interrupted)
+    training_stage(run, forced, options, say, |train_options| {
+        let outcome = crate::train::pretrain::pretrain(config, train_options)?;
+        Ok((!outcome.interrupted, pretraining_lines(&outcome)))
+    })
 }
 
 fn finetune(
@@ -280,29 +330,9 @@ fn finetune(
     config.validate()?;
     let run_dir = config.run_dir.clone().expect("set on load");
     let stamp = training::finetune_stamp(config)?;
-    let conflicts = resume_conflicts(config, &run_dir)?;
-    let steps = config.train.steps;
-    if !prepare_run(
-        Stage::Finetune,
-        &run_dir,
-        &stamp,
-        steps,
-        &conflicts,
-        forced,
-        say,
-    )? {
-        return Ok(true);
-    }
-    let outcome = crate::train::finetune::finetune(
-        config,
-        &TrainOptions {
-            run_dir: run_dir.clone(),
-            resume: true,
-            device: options.device,
-            stop: options.stop.clone(),
-        },
-    )?;
-    stamp.record(&run_dir)?;
-    finetuning_lines(&outcome).iter().for_each(|line| say(line));
-    Ok(!outcome.interrupted)
+    let run = TrainingRun::new(Stage::Finetune, config, run_dir, stamp, config.train.steps)?;
+    training_stage(run, forced, options, say, |train_options| {
+        let outcome = crate::train::finetune::finetune(config, train_options)?;
+        Ok((!outcome.interrupted, finetuning_lines(&outcome)))
+    })
 }
