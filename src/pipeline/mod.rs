@@ -3,7 +3,7 @@
 //! The stages, in their order: `[tokenizer]`, `[shard]`, `[pairs]` (the data stages, [`data`]),
 //! `[pretrain]`, `[eval]` (masked-token evaluation of the pretraining run, [`eval`]),
 //! `[finetune]` and `[translate]` (the fine-tuned run on held-out pairs, with BLEU and chrF,
-//! [`translate`]). Every stage records what its output was made from beside it ([`stamp`]) and is
+//! [`translate`]). Every stage records what its output was made from beside it ([`stamp`](mod@stamp)) and is
 //! skipped when that has not changed; [`run`] runs them, and `--from STAGE` forces a stage and
 //! every later one to run again. How a training stage treats its run directory is in
 //! [`training`].
