@@ -8,11 +8,11 @@ use std::path::PathBuf;
 use anyhow::Result;
 use clap::Parser;
 use cloze::checkpoint::trained::TrainedModel;
+use cloze::config::pretrain::PretrainConfig;
 use cloze::data::inspect::write_batches;
 use cloze::data::prepare::write_shards;
 use cloze::data::summary::{shard_lines, tokenizer_lines};
 use cloze::data::tokenizer::train_tokenizer;
-use cloze::device::DeviceChoice;
 use cloze::eval::checkpoint_mlm::evaluate_checkpoint;
 use cloze::eval::checkpoint_translate::CheckpointTranslator;
 use cloze::eval::fill::fill_mask;
@@ -30,7 +30,7 @@ use cli::data::{InspectArgs, ShardArgs, TokenizerCommand, TrainTokenizerArgs};
 use cli::eval::{EvalBleuArgs, EvalCommand, EvalMlmArgs, FillArgs, TranslateArgs};
 use cli::hf::{ExportCommand, ExportHfArgs, ImportCommand, ImportHfArgs};
 use cli::report::ReportArgs;
-use cli::train::{FinetuneArgs, PretrainArgs, RunArgs};
+use cli::train::{FinetuneArgs, PretrainArgs, RunArgs, TrainRunArgs};
 use cli::{Cli, Command};
 
 /// The exit status of a run stopped by too many non-finite steps in a row (1 is any other error,
@@ -122,27 +122,27 @@ fn inspect(args: InspectArgs) -> Result<()> {
 }
 
 /// How `cloze pretrain` and `cloze finetune` run: stopped (after a checkpoint) by Ctrl-C.
-fn train_options(run_dir: PathBuf, resume: bool, device: DeviceChoice) -> TrainOptions {
+fn train_options(args: &TrainRunArgs, run_dir: PathBuf) -> TrainOptions {
     TrainOptions {
         run_dir,
-        resume,
-        device,
+        resume: args.resume,
+        device: args.device,
         stop: stop_on_interrupt(),
     }
 }
 
 fn pretrain(args: PretrainArgs) -> Result<()> {
-    let config = args.load_config()?;
-    let options = train_options(args.run_dir(&config), args.resume, args.device);
-    let outcome = cloze::train::pretrain::pretrain(&config, &options)?;
+    let config: PretrainConfig = args.run.load(&args.config)?;
+    let run_dir = args.run.run_dir(config.run_dir.clone(), &args.config);
+    let outcome = cloze::train::pretrain::pretrain(&config, &train_options(&args.run, run_dir))?;
     say(&pretraining_lines(&outcome));
     Ok(())
 }
 
 fn finetune(args: FinetuneArgs) -> Result<()> {
     let config = args.load_config()?;
-    let options = train_options(args.run_dir(&config), args.resume, args.device);
-    let outcome = cloze::train::finetune::finetune(&config, &options)?;
+    let run_dir = args.run.run_dir(config.run_dir.clone(), &args.config);
+    let outcome = cloze::train::finetune::finetune(&config, &train_options(&args.run, run_dir))?;
     say(&finetuning_lines(&outcome));
     Ok(())
 }

@@ -1,11 +1,11 @@
 //! The arguments of the training commands: `pretrain`, `finetune` and `run`.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 use anyhow::Result;
 use clap::Args;
+use cloze::config::TrainingConfig;
 use cloze::config::finetune::{EncoderInit, FinetuneConfig};
-use cloze::config::pretrain::PretrainConfig;
 use cloze::device::DeviceChoice;
 use cloze::pipeline::Stage;
 
@@ -19,23 +19,8 @@ pub struct PretrainArgs {
     /// (tables [data], [model], [train], [masking]), such as a run's saved config.toml.
     #[arg(long, value_name = "FILE")]
     pub config: PathBuf,
-    /// Backend and device: flex (pure Rust CPU), tch-cpu (LibTorch CPU) or tch-cuda:N
-    /// (LibTorch GPU N); tch-* need a binary built with `--features tch`.
-    #[arg(long, default_value = "flex", value_name = "DEVICE")]
-    pub device: DeviceChoice,
-    /// Continue the run in the run directory from its latest checkpoint (starts afresh if it has
-    /// none). Only the length of the run and how often it checkpoints, validates and logs may
-    /// differ from the saved config.
-    #[arg(long)]
-    pub resume: bool,
-    /// Override a config key, e.g. `--set train.steps=2000 --set model.pre_ln=true`; repeatable.
-    /// Values are read as TOML, or as a string when they are not valid TOML.
-    #[arg(long = "set", value_name = "KEY=VALUE")]
-    pub overrides: Vec<String>,
-    /// Where the run is written: config.toml, metrics.csv, valid.json, checkpoints/. Default: the
-    /// config's run_dir key, else runs/<config file name>.
-    #[arg(long, value_name = "DIR")]
-    pub run_dir: Option<PathBuf>,
+    #[command(flatten)]
+    pub run: TrainRunArgs,
 }
 
 #[derive(Args)]
@@ -52,16 +37,28 @@ pub struct FinetuneArgs {
     /// same architecture, random weights: the baseline). Overrides model.init.
     #[arg(long, value_enum, value_name = "INIT")]
     pub init: Option<EncoderInit>,
-    /// Backend and device (as for `cloze pretrain --device`).
+    #[command(flatten)]
+    pub run: TrainRunArgs,
+}
+
+/// What `cloze pretrain` and `cloze finetune` share: the device, and where and how the run goes.
+#[derive(Args)]
+pub struct TrainRunArgs {
+    /// Backend and device: flex (pure Rust CPU), tch-cpu (LibTorch CPU) or tch-cuda:N
+    /// (LibTorch GPU N); tch-* need a binary built with `--features tch`.
     #[arg(long, default_value = "flex", value_name = "DEVICE")]
     pub device: DeviceChoice,
-    /// Continue the run from its latest checkpoint.
+    /// Continue the run in the run directory from its latest checkpoint (starts afresh if it has
+    /// none). Only the length of the run and how often it checkpoints, validates and logs may
+    /// differ from the saved config.
     #[arg(long)]
     pub resume: bool,
-    /// Override a config key, e.g. `--set train.steps=2000`; repeatable.
+    /// Override a config key, e.g. `--set train.steps=2000 --set train.lr=1e-3`; repeatable.
+    /// Values are read as TOML, or as a string when they are not valid TOML.
     #[arg(long = "set", value_name = "KEY=VALUE")]
     pub overrides: Vec<String>,
-    /// Where the run is written. Default: the config's run_dir, else runs/<config file name>.
+    /// Where the run is written: config.toml, metrics.csv, valid.json, checkpoints/. Default: the
+    /// config's run_dir key, else runs/<config file name>.
     #[arg(long, value_name = "DIR")]
     pub run_dir: Option<PathBuf>,
 }
@@ -94,14 +91,16 @@ pub struct RunArgs {
     pub overrides: Vec<String>,
 }
 
-impl PretrainArgs {
-    /// The `[pretrain]` table of --config (or the whole file), with the --set overrides.
-    pub fn load_config(&self) -> Result<PretrainConfig> {
-        cloze::config::load(&self.config, Some("pretrain"), &self.overrides)
+impl TrainRunArgs {
+    /// The stage's table of `config` (or the whole file, such as a run's saved config.toml), with
+    /// the --set overrides.
+    pub fn load<C: TrainingConfig>(&self, config: &Path) -> Result<C> {
+        cloze::config::load(config, Some(C::SECTION), &self.overrides)
     }
 
-    pub fn run_dir(&self, config: &PretrainConfig) -> PathBuf {
-        cloze::config::run_dir(self.run_dir.clone(), config.run_dir.clone(), &self.config)
+    /// --run-dir, else the config's `run_dir`, else runs/<config file name>.
+    pub fn run_dir(&self, configured: Option<PathBuf>, config: &Path) -> PathBuf {
+        cloze::config::run_dir(self.run_dir.clone(), configured, config)
     }
 }
 
@@ -109,15 +108,10 @@ impl FinetuneArgs {
     /// The `[finetune]` table of --config (or the whole file), with the --set overrides and
     /// --init.
     pub fn load_config(&self) -> Result<FinetuneConfig> {
-        let mut config: FinetuneConfig =
-            cloze::config::load(&self.config, Some("finetune"), &self.overrides)?;
+        let mut config: FinetuneConfig = self.run.load(&self.config)?;
         if let Some(init) = self.init {
             config.model.init = init;
         }
         Ok(config)
-    }
-
-    pub fn run_dir(&self, config: &FinetuneConfig) -> PathBuf {
-        cloze::config::run_dir(self.run_dir.clone(), config.run_dir.clone(), &self.config)
     }
 }
