@@ -63,6 +63,7 @@ fn reference(steps: usize) -> Result<serde_json::Value> {
 }
 
 fn main() -> Result<()> {
+    cloze::memory::keep_freed_tensor_buffers();
     let steps: usize = std::env::var("STEPS")
         .ok()
         .and_then(|s| s.parse().ok())

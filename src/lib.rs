@@ -11,6 +11,7 @@ pub mod fault;
 pub mod fsutil;
 pub mod hf;
 pub mod interrupt;
+pub mod memory;
 pub mod model;
 pub mod pipeline;
 pub mod progress;

@@ -38,6 +38,7 @@ use cli::{Cli, Command};
 const EXIT_NONFINITE: i32 = 3;
 
 fn main() {
+    cloze::memory::keep_freed_tensor_buffers();
     let cli = Cli::parse();
     let filter = tracing_subscriber::EnvFilter::try_from_default_env()
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(&cli.log));
