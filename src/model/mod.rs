@@ -17,6 +17,7 @@ pub mod embedding;
 pub mod encoder;
 pub mod encoder_layer;
 pub mod mlm;
+pub mod named_tensors;
 pub mod rope;
 pub mod search;
 pub mod seq2seq;
