@@ -5,13 +5,31 @@
   create TOKENIZER_JSON MODEL_DIR     a small randomly initialised BertForMaskedLM (weights
                                       scaled up, LayerNorms and biases perturbed), saved with
                                       save_pretrained beside the tokenizer
+  batch-logits MODEL_DIR SENTENCES OUT
+                                      AutoModelForMaskedLM (eager attention) and AutoTokenizer
+                                      from MODEL_DIR, all lines in one batch padded to the
+                                      longest with an attention mask; writes the ids and the
+                                      logits of each line's non-padding positions as `logits`
+  create-modernbert TOKENIZER_JSON MODEL_DIR
+                                      a small randomly initialised ModernBertForMaskedLM (3
+                                      layers, global and sliding-window, a window of 8, every
+                                      bias on; weights scaled up, LayerNorms and biases
+                                      perturbed), saved beside the tokenizer
 """
 
 import json
 import sys
 
 import torch
-from transformers import AutoTokenizer, BertConfig, BertForMaskedLM, PreTrainedTokenizerFast
+from transformers import (
+    AutoModelForMaskedLM,
+    AutoTokenizer,
+    BertConfig,
+    BertForMaskedLM,
+    ModernBertConfig,
+    ModernBertForMaskedLM,
+    PreTrainedTokenizerFast,
+)
 
 
 def logits(model_dir, sentences, out):
@@ -30,8 +48,27 @@ def logits(model_dir, sentences, out):
         json.dump(result, f)
 
 
-def create(tokenizer_json, model_dir):
-    tokenizer = PreTrainedTokenizerFast(
+def batch_logits(model_dir, sentences, out):
+    tokenizer = AutoTokenizer.from_pretrained(model_dir)
+    model = AutoModelForMaskedLM.from_pretrained(model_dir, attn_implementation="eager").eval()
+    with open(sentences, encoding="utf-8") as f:
+        lines = [line.rstrip("\n") for line in f]
+    batch = tokenizer(lines, padding=True, return_tensors="pt")
+    with torch.no_grad():
+        all_logits = model(
+            input_ids=batch["input_ids"], attention_mask=batch["attention_mask"]
+        ).logits
+    result = {"ids": [], "logits": []}
+    for ids, mask, logits_row in zip(batch["input_ids"], batch["attention_mask"], all_logits):
+        n = int(mask.sum())
+        result["ids"].append(ids[:n].tolist())
+        result["logits"].append(logits_row[:n].tolist())
+    with open(out, "w") as f:
+        json.dump(result, f)
+
+
+def cloze_tokenizer(tokenizer_json):
+    return PreTrainedTokenizerFast(
         tokenizer_file=tokenizer_json,
         pad_token="[PAD]",
         unk_token="[UNK]",
@@ -39,6 +76,21 @@ def create(tokenizer_json, model_dir):
         sep_token="[SEP]",
         mask_token="[MASK]",
     )
+
+
+def perturb(model):
+    """Larger weights than the initialiser gives (std 0.02), so that attention is far from uniform
+    and a misplaced tensor shows in the logits; LayerNorms and biases off their 1 and 0."""
+    with torch.no_grad():
+        for name, p in model.named_parameters():
+            if "LayerNorm" in name or "norm" in name or name.endswith("bias"):
+                p.add_(0.1 * torch.randn_like(p))
+            else:
+                p.mul_(10.0)
+
+
+def create(tokenizer_json, model_dir):
+    tokenizer = cloze_tokenizer(tokenizer_json)
     config = BertConfig(
         vocab_size=len(tokenizer),
         hidden_size=48,
@@ -51,18 +103,47 @@ def create(tokenizer_json, model_dir):
     )
     torch.manual_seed(0)
     model = BertForMaskedLM(config)
-    # Larger weights than BERT's initialiser gives (std 0.02), so that attention is far from
-    # uniform and a misplaced tensor shows in the logits; LayerNorms and biases off their 1 and 0.
-    with torch.no_grad():
-        for name, p in model.named_parameters():
-            if "LayerNorm" in name or name.endswith("bias"):
-                p.add_(0.1 * torch.randn_like(p))
-            else:
-                p.mul_(10.0)
+    perturb(model)
+    model.save_pretrained(model_dir)
+    tokenizer.save_pretrained(model_dir)
+
+
+def create_modernbert(tokenizer_json, model_dir):
+    tokenizer = cloze_tokenizer(tokenizer_json)
+    ids = {t: tokenizer.convert_tokens_to_ids(t) for t in ["[PAD]", "[CLS]", "[SEP]", "[BOS]", "[EOS]"]}
+    config = ModernBertConfig(
+        vocab_size=len(tokenizer),
+        hidden_size=48,
+        num_hidden_layers=3,
+        num_attention_heads=4,
+        intermediate_size=64,
+        max_position_embeddings=40,
+        local_attention=8,
+        global_attn_every_n_layers=2,
+        global_rope_theta=160000.0,
+        local_rope_theta=10000.0,
+        attention_bias=True,
+        mlp_bias=True,
+        norm_bias=True,
+        classifier_bias=True,
+        pad_token_id=ids["[PAD]"],
+        cls_token_id=ids["[CLS]"],
+        sep_token_id=ids["[SEP]"],
+        bos_token_id=ids["[BOS]"],
+        eos_token_id=ids["[EOS]"],
+    )
+    torch.manual_seed(0)
+    model = ModernBertForMaskedLM(config)
+    perturb(model)
     model.save_pretrained(model_dir)
     tokenizer.save_pretrained(model_dir)
 
 
 if __name__ == "__main__":
     command, *args = sys.argv[1:]
-    {"logits": logits, "create": create}[command](*args)
+    {
+        "logits": logits,
+        "create": create,
+        "batch-logits": batch_logits,
+        "create-modernbert": create_modernbert,
+    }[command](*args)

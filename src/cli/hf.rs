@@ -6,11 +6,13 @@ use clap::{Args, Subcommand};
 
 #[derive(Subcommand)]
 pub enum ExportCommand {
-    /// A HuggingFace BertForMaskedLM directory: config.json, model.safetensors, tokenizer.json,
-    /// vocab.txt, tokenizer_config.json and special_tokens_map.json.
+    /// A HuggingFace BertForMaskedLM or ModernBertForMaskedLM directory: config.json,
+    /// model.safetensors, tokenizer.json, vocab.txt, tokenizer_config.json and
+    /// special_tokens_map.json.
     ///
-    /// The model must have been pretrained with `model.arch = "bert"`. In Python,
-    /// `BertForMaskedLM.from_pretrained(OUT)` and `AutoTokenizer.from_pretrained(OUT)` load it.
+    /// The model must have been pretrained with `model.arch = "bert"` (BertForMaskedLM) or
+    /// `model.arch = "modernbert"` (ModernBertForMaskedLM). In Python,
+    /// `AutoModelForMaskedLM.from_pretrained(OUT)` and `AutoTokenizer.from_pretrained(OUT)` load it.
     Hf(ExportHfArgs),
 }
 
@@ -29,8 +31,8 @@ pub struct ExportHfArgs {
 
 #[derive(Subcommand)]
 pub enum ImportCommand {
-    /// A HuggingFace BERT directory (config.json, model.safetensors, tokenizer.json) as a cloze
-    /// checkpoint directory.
+    /// A HuggingFace BERT or ModernBERT directory (config.json, model.safetensors,
+    /// tokenizer.json) as a cloze checkpoint directory; config.json's model_type tells which.
     ///
     /// The tokenizer must be a fast tokenizer (tokenizer.json) with cloze's special tokens at
     /// ids 0 to 6 ([PAD] [UNK] [CLS] [SEP] [MASK] [BOS] [EOS]), as every cloze vocabulary and

@@ -82,7 +82,7 @@ impl BertConfigJson {
     pub fn model_section(&self) -> Result<ModelSection> {
         if self.model_type != "bert" {
             bail!(
-                "model_type is \"{}\"; cloze imports \"bert\" models",
+                "model_type is \"{}\"; cloze imports \"bert\" and \"modernbert\" models",
                 self.model_type
             );
         }

@@ -1,5 +1,6 @@
-//! `cloze export hf`: a checkpoint of an `arch = "bert"` model as a directory that
-//! `transformers.BertForMaskedLM.from_pretrained` and `AutoTokenizer.from_pretrained` load.
+//! `cloze export hf`: a checkpoint of an `arch = "bert"` or `arch = "modernbert"` model as a
+//! directory that `transformers.BertForMaskedLM.from_pretrained` (or
+//! `ModernBertForMaskedLM.from_pretrained`) and `AutoTokenizer.from_pretrained` load.
 
 use std::path::{Path, PathBuf};
 
@@ -9,14 +10,14 @@ use serde_json::json;
 
 use crate::checkpoint::trained::TrainedModel;
 use crate::config::model_section::Arch;
-use crate::data::tokenizer::{PAD_ID, SPECIAL_TOKENS};
-use crate::hf::bert_config::BertConfigJson;
+use crate::data::tokenizer::SPECIAL_TOKENS;
+use crate::hf::config_json::HfConfig;
 use crate::hf::safetensors_file::write_safetensors;
 use crate::hf::{
     CONFIG_FILE, SPECIAL_TOKENS_FILE, TOKENIZER_CONFIG_FILE, TOKENIZER_FILE, VOCAB_FILE,
     WEIGHTS_FILE,
 };
-use crate::model::bert_names::bert_tensors;
+use crate::model::hf_names::hf_tensors;
 
 /// What an export wrote.
 pub struct ExportSummary {
@@ -45,12 +46,9 @@ fn special_tokens_map() -> serde_json::Value {
 pub fn export_hf(checkpoint: &Path, out: &Path, overwrite: bool) -> Result<ExportSummary> {
     let trained = TrainedModel::load(checkpoint, None, &Device::flex())?;
     check_exportable(&trained, out, overwrite)?;
-    let tensors = bert_tensors(&trained.model)?;
-    let config = BertConfigJson::from_encoder(&trained.encoder, PAD_ID);
-    let mut files = vec![(
-        CONFIG_FILE,
-        serde_json::to_string_pretty(&config)?.into_bytes(),
-    )];
+    let tensors = hf_tensors(&trained.model)?;
+    let config = HfConfig::for_encoder(&trained.encoder);
+    let mut files = vec![(CONFIG_FILE, config.to_json()?)];
     files.extend(tokenizer_files(&trained)?);
 
     let tmp = crate::fsutil::temp_dir_beside(out, ".export-")?;
@@ -81,13 +79,14 @@ pub fn export_hf(checkpoint: &Path, out: &Path, overwrite: bool) -> Result<Expor
     })
 }
 
-/// Refuses a model BertForMaskedLM cannot hold, and a non-empty `out` without `overwrite`.
+/// Refuses a model neither BertForMaskedLM nor ModernBertForMaskedLM can hold, and a non-empty `out` without `overwrite`.
 fn check_exportable(trained: &TrainedModel, out: &Path, overwrite: bool) -> Result<()> {
-    if trained.config.model.arch != Arch::Bert {
+    if trained.config.model.arch == Arch::Transformer {
         bail!(
             "{} was trained with arch = \"transformer\"; HuggingFace's BertForMaskedLM needs a \
              model pretrained with arch = \"bert\" (learned positions, token types, embedding \
-             LayerNorm, GELU, post-LN)",
+             LayerNorm, GELU, post-LN), and its ModernBertForMaskedLM one pretrained with \
+             arch = \"modernbert\"",
             trained.checkpoint.display()
         );
     }

@@ -1,5 +1,5 @@
-//! `cloze import hf`: a HuggingFace BERT directory (`config.json`, `model.safetensors`,
-//! `tokenizer.json`) as a cloze checkpoint, which `cloze fill`, `cloze eval mlm` and
+//! `cloze import hf`: a HuggingFace BERT or ModernBERT directory (`config.json`,
+//! `model.safetensors`, `tokenizer.json`) as a cloze checkpoint, which `cloze fill`, `cloze eval mlm` and
 //! `cloze export hf` read and which pretraining starts from with `init`.
 
 use std::collections::BTreeMap;
@@ -12,11 +12,12 @@ use crate::checkpoint::{TrainingState, save_weights};
 use crate::config::pretrain::PretrainConfig;
 use crate::config::train_section::TrainSection;
 use crate::data::tokenizer::{ClozeTokenizer, SPECIAL_TOKENS};
-use crate::hf::bert_config::BertConfigJson;
+use crate::hf::config_json::HfConfig;
 use crate::hf::safetensors_file::read_safetensors;
 use crate::hf::{CONFIG_FILE, TOKENIZER_FILE, WEIGHTS_FILE};
-use crate::model::bert_names::{NamedTensor, load_bert_tensors};
+use crate::model::hf_names::load_hf_tensors;
 use crate::model::mlm::MlmModel;
+use crate::model::named_tensors::NamedTensor;
 
 /// What an import wrote.
 pub struct ImportSummary {
@@ -27,17 +28,15 @@ pub struct ImportSummary {
     pub ignored: Vec<String>,
 }
 
-/// The tied output projection may be saved beside the word embeddings; it must equal them.
-fn check_tied(tensors: &mut BTreeMap<String, NamedTensor>, path: &Path) -> Result<()> {
-    for (copy, original) in [
-        (
-            "cls.predictions.decoder.weight",
-            "bert.embeddings.word_embeddings.weight",
-        ),
-        ("cls.predictions.decoder.bias", "cls.predictions.bias"),
-    ] {
-        if let Some(tensor) = tensors.remove(copy)
-            && tensors.get(original) != Some(&tensor)
+/// The tied output projection may be saved beside the token embedding; it must equal it.
+fn check_tied(
+    tensors: &mut BTreeMap<String, NamedTensor>,
+    hf: &HfConfig,
+    path: &Path,
+) -> Result<()> {
+    for (copy, original) in hf.tied_copies() {
+        if let Some(tensor) = tensors.remove(*copy)
+            && tensors.get(*original) != Some(&tensor)
         {
             bail!(
                 "{}: '{copy}' differs from '{original}'; cloze's output projection is tied to \
@@ -49,15 +48,9 @@ fn check_tied(tensors: &mut BTreeMap<String, NamedTensor>, path: &Path) -> Resul
     Ok(())
 }
 
-fn read_json<T: serde::de::DeserializeOwned>(path: &Path) -> Result<T> {
-    let text =
-        std::fs::read_to_string(path).with_context(|| format!("cannot read {}", path.display()))?;
-    serde_json::from_str(&text).with_context(|| format!("{}: does not read", path.display()))
-}
-
 /// The model's tokenizer, refused when cloze's special tokens are not where cloze needs them or
 /// when its size is not the model's vocabulary size.
-fn read_tokenizer(path: &Path, hf: &BertConfigJson, config_path: &Path) -> Result<ClozeTokenizer> {
+fn read_tokenizer(path: &Path, hf: &HfConfig, config_path: &Path) -> Result<ClozeTokenizer> {
     let tokenizer = ClozeTokenizer::load(path).with_context(|| {
         format!(
             "cloze needs a fast tokenizer (tokenizer.json) with {} at ids 0 to {}",
@@ -65,11 +58,11 @@ fn read_tokenizer(path: &Path, hf: &BertConfigJson, config_path: &Path) -> Resul
             SPECIAL_TOKENS.len() - 1
         )
     })?;
-    if hf.vocab_size != tokenizer.vocab_size() {
+    if hf.vocab_size() != tokenizer.vocab_size() {
         bail!(
             "{}: vocab_size is {} but {} has {} tokens; cloze needs them equal",
             config_path.display(),
-            hf.vocab_size,
+            hf.vocab_size(),
             path.display(),
             tokenizer.vocab_size()
         );
@@ -84,7 +77,7 @@ pub fn import_hf(from: &Path, out: &Path) -> Result<ImportSummary> {
         bail!("{} exists; name a new directory", out.display());
     }
     let config_path = from.join(CONFIG_FILE);
-    let hf: BertConfigJson = read_json(&config_path)?;
+    let hf = HfConfig::read(&config_path)?;
     let model = hf
         .model_section()
         .with_context(|| format!("{}", config_path.display()))?;
@@ -99,21 +92,21 @@ pub fn import_hf(from: &Path, out: &Path) -> Result<ImportSummary> {
         );
     }
     let mut tensors = read_safetensors(&weights_path)?;
-    check_tied(&mut tensors, &weights_path)?;
+    check_tied(&mut tensors, &hf, &weights_path)?;
 
     let mut config = PretrainConfig {
         model,
         ..PretrainConfig::default()
     };
     config.train.seq_len = hf
-        .max_position_embeddings
+        .max_position_embeddings()
         .min(TrainSection::default().seq_len);
     let encoder = config
         .model
         .encoder(tokenizer.vocab_size(), config.train.seq_len)
         .with_context(|| format!("{}", config_path.display()))?;
     let device = Device::flex();
-    let (model, ignored) = load_bert_tensors(MlmModel::new(&encoder, &device), &tensors)
+    let (model, ignored) = load_hf_tensors(MlmModel::new(&encoder, &device), &tensors)
         .with_context(|| format!("{}", weights_path.display()))?;
     let state = TrainingState {
         step: 0,

@@ -1,11 +1,13 @@
-//! HuggingFace interoperability: `cloze export hf` writes a checkpoint of an `arch = "bert"`
-//! model as a `BertForMaskedLM` directory (`config.json`, `model.safetensors`, the tokenizer
-//! files), and `cloze import hf` reads one back into a cloze checkpoint that pretraining can start
-//! from (`init` in the pretraining config).
+//! HuggingFace interoperability: `cloze export hf` writes a checkpoint of an `arch = "bert"` or
+//! `arch = "modernbert"` model as a `BertForMaskedLM` or `ModernBertForMaskedLM` directory
+//! (`config.json`, `model.safetensors`, the tokenizer files), and `cloze import hf` reads one back
+//! into a cloze checkpoint that pretraining can start from (`init` in the pretraining config).
 
 pub mod bert_config;
+pub mod config_json;
 pub mod export;
 pub mod import;
+pub mod modernbert_config;
 pub mod safetensors_file;
 pub mod summary;
 

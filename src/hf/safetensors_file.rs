@@ -7,7 +7,7 @@ use std::path::Path;
 use anyhow::{Context, Result, anyhow, bail};
 use safetensors::{Dtype, SafeTensors, tensor::TensorView};
 
-use crate::model::bert_names::NamedTensor;
+use crate::model::named_tensors::NamedTensor;
 
 /// Every tensor of a safetensors file, as f32 (F32, F16 and BF16 are read).
 pub fn read_safetensors(path: &Path) -> Result<BTreeMap<String, NamedTensor>> {

@@ -2,6 +2,7 @@
 
 use std::path::Path;
 
+use crate::config::model_section::Arch;
 use crate::hf::export::ExportSummary;
 use crate::hf::import::ImportSummary;
 
@@ -34,8 +35,12 @@ pub fn import_lines(out: &Path, summary: &ImportSummary) -> Vec<String> {
         ));
     }
     let m = &summary.config.model;
+    let arch = match m.arch {
+        Arch::ModernBert => "ModernBERT",
+        _ => "BERT",
+    };
     lines.push(format!(
-        "wrote {}: BERT, d_model {}, {} layers, {} heads, d_ff {}, {} positions, {} parameters",
+        "wrote {}: {arch}, d_model {}, {} layers, {} heads, d_ff {}, {} positions, {} parameters",
         out.display(),
         m.d_model.unwrap_or_default(),
         m.n_layers.unwrap_or_default(),

@@ -1,51 +1,19 @@
 //! The MLM model's parameters under HuggingFace `BertForMaskedLM`'s names and layouts, both ways,
-//! for models built with `arch = "bert"`. Linear weights are stored `[in, out]` by burn and
-//! `[out, in]` by PyTorch; embedding tables and LayerNorms have the same layout in both. The
-//! output projection is tied to the word embeddings in both, so it has no tensor of its own.
+//! for models built with `arch = "bert"`. The output projection is tied to the word embeddings in
+//! both, so it has no tensor of its own.
 
 use std::collections::BTreeMap;
 
-use anyhow::{Context, Result, bail};
-use burn::module::Param;
-use burn::nn::{LayerNorm, Linear};
-use burn::prelude::*;
+use anyhow::{Result, bail};
 
 use crate::model::embedding::InputEmbedding;
 use crate::model::encoder_layer::EncoderLayer;
 use crate::model::mlm::MlmModel;
-
-/// A tensor in row-major order under its HuggingFace name.
-#[derive(Clone, Debug, PartialEq)]
-pub struct NamedTensor {
-    pub shape: Vec<usize>,
-    pub values: Vec<f32>,
-}
-
-/// Where a named tensor lives in the model.
-enum Slot<'a> {
-    Vector(&'a mut Param<Tensor<1>>),
-    /// Same layout on both sides (embedding tables).
-    Table(&'a mut Param<Tensor<2>>),
-    /// A linear layer's weight: transposed between the two.
-    Linear(&'a mut Param<Tensor<2>>),
-}
-
-fn linear<'a>(slots: &mut Vec<(String, Slot<'a>)>, name: &str, layer: &'a mut Linear) {
-    slots.push((format!("{name}.weight"), Slot::Linear(&mut layer.weight)));
-    if let Some(bias) = layer.bias.as_mut() {
-        slots.push((format!("{name}.bias"), Slot::Vector(bias)));
-    }
-}
-
-fn layer_norm<'a>(slots: &mut Vec<(String, Slot<'a>)>, name: &str, norm: &'a mut LayerNorm) {
-    slots.push((format!("{name}.weight"), Slot::Vector(&mut norm.gamma)));
-    if let Some(beta) = norm.beta.as_mut() {
-        slots.push((format!("{name}.bias"), Slot::Vector(beta)));
-    }
-}
+pub use crate::model::named_tensors::NamedTensor;
+use crate::model::named_tensors::{Slot, Slots, layer_norm, linear, read_slots, write_slots};
 
 /// Every parameter of a BERT-architecture model with its HuggingFace name.
-fn slots(model: &mut MlmModel) -> Result<Vec<(String, Slot<'_>)>> {
+fn slots(model: &mut MlmModel) -> Result<Slots<'_>> {
     let mut slots = Vec::new();
     let encoder = &mut model.encoder;
     if encoder.final_norm.is_some() {
@@ -70,10 +38,7 @@ fn slots(model: &mut MlmModel) -> Result<Vec<(String, Slot<'_>)>> {
 }
 
 /// The input embedding's tables and LayerNorm, under `bert.embeddings`.
-fn embeddings<'a>(
-    slots: &mut Vec<(String, Slot<'a>)>,
-    embedding: &'a mut InputEmbedding,
-) -> Result<()> {
+fn embeddings<'a>(slots: &mut Slots<'a>, embedding: &'a mut InputEmbedding) -> Result<()> {
     let (Some(positions), Some(types), Some(norm)) = (
         embedding.positions.as_mut(),
         embedding.token_types.as_mut(),
@@ -103,7 +68,7 @@ fn embeddings<'a>(
 
 /// One encoder layer's attention, feed-forward block and LayerNorms, under `l`
 /// (`bert.encoder.layer.{i}`).
-fn encoder_layer<'a>(slots: &mut Vec<(String, Slot<'a>)>, l: &str, layer: &'a mut EncoderLayer) {
+fn encoder_layer<'a>(slots: &mut Slots<'a>, l: &str, layer: &'a mut EncoderLayer) {
     let mha = &mut layer.mha;
     linear(slots, &format!("{l}.attention.self.query"), &mut mha.query);
     linear(slots, &format!("{l}.attention.self.key"), &mut mha.key);
@@ -132,45 +97,10 @@ fn encoder_layer<'a>(slots: &mut Vec<(String, Slot<'a>)>, l: &str, layer: &'a mu
     layer_norm(slots, &format!("{l}.output.LayerNorm"), &mut layer.norm_2);
 }
 
-fn values<const D: usize>(tensor: Tensor<D>) -> Result<Vec<f32>> {
-    tensor
-        .into_data()
-        .convert::<f32>()
-        .try_into_vec::<f32>()
-        .map_err(|e| anyhow::anyhow!("cannot read a tensor: {e:?}"))
-}
-
 /// The model's parameters under HuggingFace BERT names, in PyTorch layout.
 pub fn bert_tensors(model: &MlmModel) -> Result<BTreeMap<String, NamedTensor>> {
     let mut model = model.clone();
-    let mut out = BTreeMap::new();
-    for (name, slot) in slots(&mut model)? {
-        let tensor = match slot {
-            Slot::Vector(p) => {
-                let t = p.val();
-                NamedTensor {
-                    shape: t.dims().to_vec(),
-                    values: values(t)?,
-                }
-            }
-            Slot::Table(p) => {
-                let t = p.val();
-                NamedTensor {
-                    shape: t.dims().to_vec(),
-                    values: values(t)?,
-                }
-            }
-            Slot::Linear(p) => {
-                let t = p.val().transpose();
-                NamedTensor {
-                    shape: t.dims().to_vec(),
-                    values: values(t)?,
-                }
-            }
-        };
-        out.insert(name, tensor);
-    }
-    Ok(out)
+    read_slots(slots(&mut model)?)
 }
 
 /// `model` (built with the checkpoint's configuration) with every parameter replaced by the
@@ -181,47 +111,7 @@ pub fn load_bert_tensors(
     tensors: &BTreeMap<String, NamedTensor>,
 ) -> Result<(MlmModel, Vec<String>)> {
     let device = model.encoder.embedding.tokens.weight.device();
-    let mut used = std::collections::BTreeSet::new();
-    for (name, slot) in slots(&mut model)? {
-        let tensor = tensors
-            .get(&name)
-            .with_context(|| format!("the checkpoint has no tensor '{name}'"))?;
-        used.insert(name.clone());
-        let check = |expected: Vec<usize>| {
-            if tensor.shape != expected {
-                bail!(
-                    "tensor '{name}' has shape {:?}, the configuration gives {:?}",
-                    tensor.shape,
-                    expected
-                );
-            }
-            Ok(())
-        };
-        let data = |shape: &[usize]| TensorData::new(tensor.values.clone(), shape.to_vec());
-        match slot {
-            Slot::Vector(p) => {
-                let dims = p.val().dims();
-                check(dims.to_vec())?;
-                *p = Param::from_tensor(Tensor::from_data(data(&dims), &device));
-            }
-            Slot::Table(p) => {
-                let dims = p.val().dims();
-                check(dims.to_vec())?;
-                *p = Param::from_tensor(Tensor::from_data(data(&dims), &device));
-            }
-            Slot::Linear(p) => {
-                let [d_in, d_out] = p.val().dims();
-                check(vec![d_out, d_in])?;
-                let t: Tensor<2> = Tensor::from_data(data(&[d_out, d_in]), &device);
-                *p = Param::from_tensor(t.transpose());
-            }
-        }
-    }
-    let unused = tensors
-        .keys()
-        .filter(|k| !used.contains(*k))
-        .cloned()
-        .collect();
+    let unused = write_slots(slots(&mut model)?, tensors, &device)?;
     Ok((model, unused))
 }
 
@@ -229,6 +119,8 @@ pub fn load_bert_tensors(
 mod tests {
     use super::*;
     use crate::model::config::TransformerConfig;
+    use crate::model::named_tensors::values;
+    use burn::prelude::*;
 
     fn bert(seed: u64) -> MlmModel {
         let config = TransformerConfig::named("tiny", 40)

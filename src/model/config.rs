@@ -4,6 +4,8 @@
 use burn::prelude::*;
 use serde::{Deserialize, Serialize};
 
+use crate::model::modernbert::settings::ModernBertSettings;
+
 /// How the model knows where a token is.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
@@ -74,6 +76,9 @@ pub struct TransformerConfig {
     /// Every LayerNorm's epsilon (BERT's `layer_norm_eps` is 1e-12).
     #[config(default = 1e-5)]
     pub layer_norm_eps: f64,
+    /// ModernBERT's layers instead of the Transformer's (with `arch = "modernbert"`, which also
+    /// sets pre-LN, rotary positions at `global_rope_theta` and GELU for the decoder).
+    pub modernbert: Option<ModernBertSettings>,
 }
 
 impl TransformerConfig {
@@ -85,6 +90,12 @@ impl TransformerConfig {
         } else {
             self.position_scheme
         }
+    }
+
+    /// Whether the encoder's LayerNorms and the MLM head's have biases (ModernBERT's
+    /// `norm_bias`; always for the Transformer's and BERT's).
+    pub fn norm_bias(&self) -> bool {
+        self.modernbert.as_ref().is_none_or(|m| m.norm_bias)
     }
 
     pub fn d_head(&self) -> usize {
@@ -151,6 +162,9 @@ impl TransformerConfig {
                 "model.layer_norm_eps must be a positive number, got {}",
                 self.layer_norm_eps
             );
+        }
+        if let Some(settings) = &self.modernbert {
+            settings.validate()?;
         }
         if !(0.0..1.0).contains(&self.dropout) {
             anyhow::bail!("model.dropout must be in [0, 1), got {}", self.dropout);

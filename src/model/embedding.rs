@@ -1,13 +1,17 @@
 //! Token embedding scaled by sqrt(d_model) plus positions (sinusoids, or learned by config; none
 //! with rotary positions, which act inside attention); or BERT's: token, learned position and
-//! token-type embeddings summed, then a LayerNorm.
+//! token-type embeddings summed, then a LayerNorm; or ModernBERT's: the token embedding alone,
+//! then a LayerNorm.
 
+use burn::module::Param;
 use burn::nn::{
     Dropout, DropoutConfig, Embedding, EmbeddingConfig, Initializer, LayerNorm, LayerNormConfig,
 };
 use burn::prelude::*;
 
 use crate::model::config::{Positions, TransformerConfig};
+use crate::model::modernbert::init::truncated_normal;
+use crate::model::modernbert::settings::INITIALIZER_RANGE;
 
 #[derive(Module, Debug)]
 pub struct InputEmbedding {
@@ -54,19 +58,34 @@ impl InputEmbedding {
                 .init(device)
         };
         let bert = config.bert_embedding;
+        let modernbert = config.modernbert.is_some();
+        let mut tokens = table(config.vocab_size);
+        if modernbert {
+            // ModernBERT's: truncated normal, std initializer_range.
+            tokens.weight = Param::from_tensor(truncated_normal(
+                [config.vocab_size, d],
+                INITIALIZER_RANGE,
+                device,
+            ));
+        }
         Self {
-            tokens: table(config.vocab_size),
+            tokens,
             positions: (config.positions() == Positions::Learned).then(|| table(config.max_len)),
             token_types: bert.then(|| table(config.type_vocab_size)),
-            norm: bert.then(|| {
+            norm: (bert || modernbert).then(|| {
                 LayerNormConfig::new(d)
                     .with_epsilon(config.layer_norm_eps)
+                    .with_bias(config.norm_bias())
                     .init(device)
             }),
             sinusoids: (config.positions() == Positions::Sinusoidal)
                 .then(|| sinusoids(config.max_len, d, device)),
             dropout: DropoutConfig::new(config.dropout).init(),
-            scale: if bert { 1.0 } else { (d as f64).sqrt() },
+            scale: if bert || modernbert {
+                1.0
+            } else {
+                (d as f64).sqrt()
+            },
         }
     }
 

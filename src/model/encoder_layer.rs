@@ -28,7 +28,8 @@ pub struct EncoderLayer {
     pre_ln: bool,
 }
 
-/// The stack of layers (one field, so that parameter paths read `layers.layers.N` as burn's do).
+/// The stack of layers (one field, so that parameter paths read `layers.layers.N` as burn's do);
+/// empty when ModernBERT's layers take their place.
 #[derive(Module, Debug)]
 pub struct EncoderLayers {
     pub layers: Vec<EncoderLayer>,
@@ -109,6 +110,7 @@ impl EncoderLayers {
     pub fn new(config: &TransformerConfig, device: &Device) -> Self {
         Self {
             layers: (0..config.n_layers)
+                .filter(|_| config.modernbert.is_none())
                 .map(|_| EncoderLayer::new(config, device))
                 .collect(),
         }

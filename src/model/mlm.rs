@@ -1,5 +1,6 @@
 //! The masked-language-modelling model: the encoder and a head that runs only at the selected
-//! positions (dense, activation, LayerNorm, projection tied to the token embedding, plus a bias).
+//! positions (dense, activation, LayerNorm, projection tied to the token embedding, plus a bias):
+//! BERT's `cls.predictions` and ModernBERT's `head` and `decoder` alike.
 //! Gathering the selected rows before the vocabulary projection makes the costliest matrix
 //! product about 1/0.15 times smaller than a full head.
 
@@ -10,6 +11,8 @@ use burn::prelude::*;
 
 use crate::model::config::TransformerConfig;
 use crate::model::encoder::Encoder;
+use crate::model::modernbert::init::linear;
+use crate::model::modernbert::settings::ModernBertSettings;
 
 #[derive(Module, Debug)]
 pub struct MlmModel {
@@ -38,11 +41,24 @@ pub struct MlmOutput {
 
 impl MlmModel {
     pub fn new(config: &TransformerConfig, device: &Device) -> Self {
+        let d = config.d_model;
+        let encoder = Encoder::new(config, device);
+        let dense = match &config.modernbert {
+            Some(settings) => linear(
+                d,
+                d,
+                settings.classifier_bias,
+                ModernBertSettings::output_std(config.n_layers),
+                device,
+            ),
+            None => LinearConfig::new(d, d).init(device),
+        };
         Self {
-            encoder: Encoder::new(config, device),
-            dense: LinearConfig::new(config.d_model, config.d_model).init(device),
-            norm: LayerNormConfig::new(config.d_model)
+            encoder,
+            dense,
+            norm: LayerNormConfig::new(d)
                 .with_epsilon(config.layer_norm_eps)
+                .with_bias(config.norm_bias())
                 .init(device),
             bias: Param::from_tensor(Tensor::zeros([config.vocab_size], device)),
             gelu: config.gelu,

@@ -12,11 +12,11 @@ use cloze::data::tokenizer::{CLS_ID, SEP_ID};
 
 use crate::common;
 
-const REFERENCE: &str = include_str!("../hf_reference.py");
+pub(crate) const REFERENCE: &str = include_str!("../hf_reference.py");
 /// The bound on the largest difference of any logit.
-const TOLERANCE: f32 = 1e-4;
+pub(crate) const TOLERANCE: f32 = 1e-4;
 
-fn cloze(args: &[&str]) -> Output {
+pub(crate) fn cloze(args: &[&str]) -> Output {
     Command::new(env!("CARGO_BIN_EXE_cloze"))
         .args(args)
         .output()
@@ -24,7 +24,7 @@ fn cloze(args: &[&str]) -> Output {
 }
 
 /// `cloze export hf --checkpoint FROM --out TO` or `cloze import hf --from FROM --out TO`.
-fn convert(command: &str, from: &Path, to: &Path) -> Output {
+pub(crate) fn convert(command: &str, from: &Path, to: &Path) -> Output {
     let flag = if command == "export" {
         "--checkpoint"
     } else {
@@ -40,12 +40,12 @@ fn convert(command: &str, from: &Path, to: &Path) -> Output {
     ])
 }
 
-fn succeed(args: &[&str]) -> String {
+pub(crate) fn succeed(args: &[&str]) -> String {
     ok(cloze(args))
 }
 
 /// The standard error of a run that succeeded.
-fn ok(output: Output) -> String {
+pub(crate) fn ok(output: Output) -> String {
     assert!(output.status.success(), "{}", common::stderr(&output));
     common::stderr(&output)
 }
@@ -72,9 +72,9 @@ fn sentences(dir: &Path, model: &TrainedModel) -> PathBuf {
 }
 
 #[derive(serde::Deserialize)]
-struct Reference {
-    ids: Vec<Vec<u32>>,
-    logits: Vec<Vec<Vec<f32>>>,
+pub(crate) struct Reference {
+    pub ids: Vec<Vec<u32>>,
+    pub logits: Vec<Vec<Vec<f32>>>,
 }
 
 /// Runs transformers on `model_dir` for each line of `sentences`.

@@ -15,7 +15,7 @@ use crate::eval::trained_run;
 
 /// Pair shards of the shipped ko-en pairs with the fixture's tokenizer; the dev pairs are the
 /// valid split.
-fn pair_shards() -> &'static Path {
+pub(crate) fn pair_shards() -> &'static Path {
     static SHARDS: OnceLock<PathBuf> = OnceLock::new();
     SHARDS.get_or_init(|| {
         let dir = common::scratch("translation-pairs");
