@@ -79,11 +79,22 @@ pub(crate) struct Reference {
 
 /// Runs transformers on `model_dir` for each line of `sentences`.
 fn transformers_logits(model_dir: &Path, sentences: &Path, dir: &Path) -> Reference {
+    reference_logits("logits", model_dir, sentences, dir)
+}
+
+/// tests/hf_reference.py's `command` (`logits`, one line at a time, or `batch-logits`, the lines
+/// as one padded batch) on `model_dir` for the lines of `sentences`.
+pub fn reference_logits(
+    command: &str,
+    model_dir: &Path,
+    sentences: &Path,
+    dir: &Path,
+) -> Reference {
     let out = dir.join("reference.json");
     common::python(
         REFERENCE,
         &[
-            "logits",
+            command,
             model_dir.to_str().unwrap(),
             sentences.to_str().unwrap(),
             out.to_str().unwrap(),
@@ -142,6 +153,44 @@ fn compare(model: &TrainedModel, sentences: &Path, reference: &Reference) -> f32
         }
     }
     largest
+}
+
+/// Makes a model with transformers (`create` is tests/hf_reference.py's command for it) in
+/// `dir/hf` beside the fixture's tokenizer and imports it into `dir/imported`; returns both
+/// directories and the import's log.
+pub fn create_and_import(dir: &Path, create: &str) -> (PathBuf, PathBuf, String) {
+    let hf = dir.join("hf");
+    common::python(
+        REFERENCE,
+        &[
+            create,
+            common::fixture().tokenizer.to_str().unwrap(),
+            hf.to_str().unwrap(),
+        ],
+    );
+    let imported = dir.join("imported");
+    let log = ok(convert("import", &hf, &imported));
+    (hf, imported, log)
+}
+
+/// A pipeline file in `dir` whose `[pretrain]` stage continues from `init` for 3 steps on the
+/// fixture's shards, into `dir/run`; returns the file and the run directory.
+pub fn continue_pipeline(dir: &Path, init: &Path) -> (PathBuf, PathBuf) {
+    let run = dir.join("run");
+    let pipeline = dir.join("continue.toml");
+    std::fs::write(
+        &pipeline,
+        format!(
+            "[pretrain]\ninit = \"{}\"\nrun_dir = \"{}\"\n[pretrain.data]\nshards = \"{}\"\n\
+             [pretrain.model]\ndropout = 0.0\n[pretrain.train]\nsteps = 3\nbatch_size = 8\n\
+             seq_len = 40\nlr = 1e-4\nwarmup_steps = 1\nvalid_every = 0\n",
+            init.display(),
+            run.display(),
+            common::fixture().shards.display()
+        ),
+    )
+    .unwrap();
+    (pipeline, run)
 }
 
 #[test]
@@ -207,17 +256,7 @@ fn an_exported_model_loads_in_transformers_with_the_same_logits() {
 fn a_transformers_model_imports_with_the_same_logits_and_pretraining_continues_from_it() {
     let _guard = crate::exclusive();
     let dir = common::scratch("hf-import");
-    let hf = dir.join("hf");
-    common::python(
-        REFERENCE,
-        &[
-            "create",
-            common::fixture().tokenizer.to_str().unwrap(),
-            hf.to_str().unwrap(),
-        ],
-    );
-    let imported = dir.join("imported");
-    let log = ok(convert("import", &hf, &imported));
+    let (hf, imported, log) = create_and_import(&dir, "create");
     assert!(
         log.contains("d_model 48, 2 layers, 4 heads, d_ff 96, 40 positions"),
         "{log}"
@@ -235,20 +274,7 @@ fn a_transformers_model_imports_with_the_same_logits_and_pretraining_continues_f
 
     // Pretraining starts from the imported weights, as a pipeline stage: its [model] table is the
     // checkpoint's, and a second run finds it up to date.
-    let run = dir.join("run");
-    let pipeline = dir.join("continue.toml");
-    std::fs::write(
-        &pipeline,
-        format!(
-            "[pretrain]\ninit = \"{}\"\nrun_dir = \"{}\"\n[pretrain.data]\nshards = \"{}\"\n\
-             [pretrain.model]\ndropout = 0.0\n[pretrain.train]\nsteps = 3\nbatch_size = 8\n\
-             seq_len = 40\nlr = 1e-4\nwarmup_steps = 1\nvalid_every = 0\n",
-            imported.display(),
-            run.display(),
-            common::fixture().shards.display()
-        ),
-    )
-    .unwrap();
+    let (pipeline, run) = continue_pipeline(&dir, &imported);
     let device = crate::test_device();
     let pipeline_run = ["run", pipeline.to_str().unwrap(), "--device", &device];
     succeed(&pipeline_run);

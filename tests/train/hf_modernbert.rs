@@ -13,7 +13,10 @@ use cloze::data::tokenizer::{CLS_ID, PAD_ID, SEP_ID};
 use cloze::model::modernbert::names::modernbert_tensors;
 
 use crate::common;
-use crate::hf::{REFERENCE, Reference, TOLERANCE, convert, ok, succeed};
+use crate::hf::{
+    Reference, TOLERANCE, continue_pipeline, convert, create_and_import, ok, reference_logits,
+    succeed,
+};
 
 /// The window the models below attend within (`local_attention`): 4 positions either side.
 const WINDOW: usize = 8;
@@ -43,17 +46,7 @@ fn sentences(dir: &Path, model: &TrainedModel) -> PathBuf {
 
 /// transformers' logits for the lines of `sentences` as one padded batch.
 fn transformers_logits(model_dir: &Path, sentences: &Path, dir: &Path) -> Reference {
-    let out = dir.join("reference.json");
-    common::python(
-        REFERENCE,
-        &[
-            "batch-logits",
-            model_dir.to_str().unwrap(),
-            sentences.to_str().unwrap(),
-            out.to_str().unwrap(),
-        ],
-    );
-    serde_json::from_str(&std::fs::read_to_string(out).unwrap()).unwrap()
+    reference_logits("batch-logits", model_dir, sentences, dir)
 }
 
 /// Cloze's logits for the same padded batch, on the test device, at every non-padding position;
@@ -117,17 +110,7 @@ fn compare(model: &TrainedModel, sentences: &Path, reference: &Reference) -> f32
 fn a_transformers_modernbert_imports_with_the_same_logits_and_pretraining_continues_from_it() {
     let _guard = crate::exclusive();
     let dir = common::scratch("hf-modernbert-import");
-    let hf = dir.join("hf");
-    common::python(
-        REFERENCE,
-        &[
-            "create-modernbert",
-            common::fixture().tokenizer.to_str().unwrap(),
-            hf.to_str().unwrap(),
-        ],
-    );
-    let imported = dir.join("imported");
-    let log = ok(convert("import", &hf, &imported));
+    let (hf, imported, log) = create_and_import(&dir, "create-modernbert");
     assert!(
         log.contains("ModernBERT, d_model 48, 3 layers, 4 heads, d_ff 64, 40 positions"),
         "{log}"
@@ -139,20 +122,7 @@ fn a_transformers_modernbert_imports_with_the_same_logits_and_pretraining_contin
     eprintln!("modernbert import: largest logit difference {largest:e}");
     assert!(largest < TOLERANCE, "largest logit difference {largest}");
 
-    let run = dir.join("run");
-    let pipeline = dir.join("continue.toml");
-    std::fs::write(
-        &pipeline,
-        format!(
-            "[pretrain]\ninit = \"{}\"\nrun_dir = \"{}\"\n[pretrain.data]\nshards = \"{}\"\n\
-             [pretrain.model]\ndropout = 0.0\n[pretrain.train]\nsteps = 3\nbatch_size = 8\n\
-             seq_len = 40\nlr = 1e-4\nwarmup_steps = 1\nvalid_every = 0\n",
-            imported.display(),
-            run.display(),
-            common::fixture().shards.display()
-        ),
-    )
-    .unwrap();
+    let (pipeline, run) = continue_pipeline(&dir, &imported);
     let device = crate::test_device();
     succeed(&["run", pipeline.to_str().unwrap(), "--device", &device]);
     let saved = std::fs::read_to_string(run.join("config.toml")).unwrap();
