@@ -7,20 +7,21 @@ use burn::prelude::*;
 
 use crate::data::batch::MaskedBatch;
 use crate::data::pairs::PairBatch;
-use crate::data::tokenizer::{BOS_ID, CLS_ID, EOS_ID, PAD_ID, SEP_ID};
+use crate::data::tokenizer::SpecialTokens;
 use crate::model::mlm::MlmInput;
 use crate::model::search::source_batch;
 use crate::model::seq2seq::TranslationInput;
 use crate::model::special_tokens::SpecialTokenIds;
 
-/// The ids of the tokenizer's special tokens, as the model takes them.
-pub fn special_token_ids() -> SpecialTokenIds {
+/// The ids of the tokenizer's special tokens, as the model takes them: a vocabulary without
+/// `[BOS]` and `[EOS]` decodes from `[CLS]` to `[SEP]`, as BERT2BERT does.
+pub fn special_token_ids(special: &SpecialTokens) -> SpecialTokenIds {
     SpecialTokenIds {
-        pad: PAD_ID,
-        cls: CLS_ID,
-        sep: SEP_ID,
-        bos: BOS_ID,
-        eos: EOS_ID,
+        pad: special.pad,
+        cls: special.cls,
+        sep: special.sep,
+        bos: special.decoder_start(),
+        eos: special.decoder_end(),
     }
 }
 
@@ -42,8 +43,11 @@ pub fn mlm_input(batch: &MaskedBatch, device: &Device) -> MlmInput {
 
 /// The tensors of a batch of pairs: `[CLS] source [SEP]`, decoder input `[BOS] target`, target
 /// `target [EOS]`, padded.
-pub fn translation_input(batch: &PairBatch, device: &Device) -> TranslationInput {
-    let special = special_token_ids();
+pub fn translation_input(
+    batch: &PairBatch,
+    special: SpecialTokenIds,
+    device: &Device,
+) -> TranslationInput {
     let (source, source_padding) = source_batch(&batch.sources, special, device);
     let len = batch.targets.iter().map(Vec::len).max().unwrap_or(0) + 1;
     let rows = batch.targets.len();

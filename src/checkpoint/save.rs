@@ -8,24 +8,22 @@ use burn::module::Module;
 use burn::optim::ModuleOptimizer;
 
 use crate::checkpoint::prune::remove_checkpoint;
-use crate::checkpoint::{
-    LATEST, MODEL_FILE, OPTIMIZER_FILE, STATE_FILE, TOKENIZER_FILE, TrainingState,
-};
+use crate::checkpoint::{LATEST, MODEL_FILE, OPTIMIZER_FILE, STATE_FILE, TrainingState};
+use crate::data::tokenizer::TokenizerFiles;
 use crate::fsutil;
 
 fn checkpoint_name(step: u64) -> String {
     format!("step-{step:07}")
 }
 
-/// Writes a checkpoint into `dir`, with the bytes of the tokenizer.json the model was trained
-/// with, points `dir/latest` at it and returns its path. Removing old ones is
+/// Writes a checkpoint into `dir`, with the files of the tokenizer the model was trained with, points `dir/latest` at it and returns its path. Removing old ones is
 /// [`prune_checkpoints`](super::prune_checkpoints)'s job, not this one's.
 pub fn save_checkpoint<M: Module>(
     dir: &Path,
     state: &TrainingState,
     model: &M,
     optimizer: &ModuleOptimizer,
-    tokenizer_json: &[u8],
+    tokenizer: &TokenizerFiles,
 ) -> Result<PathBuf> {
     std::fs::create_dir_all(dir).with_context(|| format!("cannot create {}", dir.display()))?;
     let tmp = tempfile::Builder::new()
@@ -41,7 +39,7 @@ pub fn save_checkpoint<M: Module>(
         .with_context(|| format!("cannot write {}", tmp.path().join(OPTIMIZER_FILE).display()))?;
     save_optimizer(optimizer, &tmp.path().join(OPTIMIZER_FILE))
         .map_err(|e| anyhow!("cannot write the optimizer state: {e}"))?;
-    fsutil::write_atomic(&tmp.path().join(TOKENIZER_FILE), tokenizer_json)?;
+    tokenizer.write_into(tmp.path())?;
     fsutil::write_atomic(
         &tmp.path().join(STATE_FILE),
         serde_json::to_string_pretty(state)?.as_bytes(),
@@ -83,14 +81,14 @@ pub fn save_weights<M: Module>(
     path: &Path,
     state: &TrainingState,
     model: &M,
-    tokenizer_json: &[u8],
+    tokenizer: &TokenizerFiles,
 ) -> Result<()> {
     let tmp = fsutil::temp_dir_beside(path, ".weights-")?;
     model
         .clone()
         .save_file(tmp.path().join(MODEL_FILE))
         .map_err(|e| anyhow!("cannot write the model: {e:?}"))?;
-    fsutil::write_atomic(&tmp.path().join(TOKENIZER_FILE), tokenizer_json)?;
+    tokenizer.write_into(tmp.path())?;
     fsutil::write_atomic(
         &tmp.path().join(STATE_FILE),
         serde_json::to_string_pretty(state)?.as_bytes(),

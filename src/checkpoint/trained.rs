@@ -175,6 +175,7 @@ impl TrainedTranslator {
         batch_size: usize,
     ) -> Result<(Vec<String>, Vec<usize>)> {
         let limit = self.seq_len() - 2;
+        let special = special_token_ids(self.tokenizer.special());
         let mut sources = self.tokenizer.encode_batch(lines.to_vec())?;
         let mut truncated = Vec::new();
         for (i, source) in sources.iter_mut().enumerate() {
@@ -190,9 +191,9 @@ impl TrainedTranslator {
             let batch: Vec<Vec<u32>> = chunk.iter().map(|&i| sources[i].clone()).collect();
             // A beam of one is greedy search (tested), done with less bookkeeping.
             let decoded = if search.beam == 1 {
-                greedy(&self.model, &batch, search.max_len, special_token_ids())
+                greedy(&self.model, &batch, search.max_len, special)
             } else {
-                beam_search(&self.model, &batch, search, special_token_ids())
+                beam_search(&self.model, &batch, search, special)
             };
             for (&i, ids) in chunk.iter().zip(decoded) {
                 outputs[i] = self.tokenizer.decode(&ids)?;

@@ -4,7 +4,7 @@ use serde::Serialize;
 
 use crate::data::masking::{IGNORE_LABEL, MaskedSequence, Replacement};
 use crate::data::position::LoaderPosition;
-use crate::data::tokenizer::{PAD_ID, VocabInfo};
+use crate::data::tokenizer::VocabInfo;
 
 /// `batch_size` sequences of `seq_len` positions; shorter sequences are padded with `[PAD]`.
 #[derive(Clone, Debug, PartialEq)]
@@ -44,8 +44,8 @@ impl MaskedBatch {
         let mut batch = Self {
             batch_size: originals.len(),
             seq_len,
-            input_ids: vec![PAD_ID; n],
-            original_ids: vec![PAD_ID; n],
+            input_ids: vec![vocab.special.pad; n],
+            original_ids: vec![vocab.special.pad; n],
             labels: vec![IGNORE_LABEL; n],
             special_mask: vec![true; n],
             padding_mask: vec![true; n],

@@ -14,6 +14,7 @@ use anyhow::{Context, Result, bail};
 use serde::{Deserialize, Serialize};
 
 use crate::data::corpus::SourceReport;
+use crate::data::tokenizer::{ClozeTokenizer, SpecialTokens};
 
 pub const MANIFEST_FILE: &str = "manifest.json";
 pub const TOKENIZER_FILE: &str = "tokenizer.json";
@@ -34,6 +35,10 @@ pub struct TokenizerRef {
     pub file: String,
     pub sha256: String,
     pub vocab_size: usize,
+    /// The ids of its special roles, as the shards were written with them (absent in manifests
+    /// written before vocabularies other than cloze's were read: those have cloze's layout).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub special_tokens: Option<SpecialTokens>,
 }
 
 #[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
@@ -106,14 +111,31 @@ impl Manifest {
         dir.join(&self.tokenizer.file)
     }
 
-    /// Fails unless the tokenizer with this sha256 is the one the shards were written with.
-    pub fn check_tokenizer(&self, dir: &Path, sha256: &str, tokenizer_path: &Path) -> Result<()> {
+    /// Fails unless `tokenizer` (read from `tokenizer_path`) is the one the shards were written
+    /// with, its special roles included.
+    pub fn check_tokenizer(
+        &self,
+        dir: &Path,
+        tokenizer: &ClozeTokenizer,
+        tokenizer_path: &Path,
+    ) -> Result<()> {
+        let sha256 = tokenizer.sha256();
         if self.tokenizer.sha256 != sha256 {
             bail!(
                 "{} was written with another tokenizer: manifest sha256 {}, {} has sha256 {sha256}",
                 dir.join(MANIFEST_FILE).display(),
                 self.tokenizer.sha256,
                 tokenizer_path.display()
+            );
+        }
+        if let Some(special) = &self.tokenizer.special_tokens
+            && special != tokenizer.special()
+        {
+            bail!(
+                "{} was written with other special tokens than {} has: {special:?} against {:?}",
+                dir.join(MANIFEST_FILE).display(),
+                tokenizer_path.display(),
+                tokenizer.special()
             );
         }
         Ok(())

@@ -10,7 +10,7 @@ use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 use serde::{Deserialize, Serialize};
 
-use crate::data::tokenizer::{MASK_ID, SPECIAL_TOKENS, VocabInfo};
+use crate::data::tokenizer::VocabInfo;
 
 /// The label of a position the loss ignores (PyTorch's and HF's convention).
 pub const IGNORE_LABEL: i64 = -100;
@@ -137,15 +137,15 @@ pub fn mask_sequence(
         chosen.extend_from_slice(unit);
     }
     chosen.sort_unstable();
-    let first_regular = SPECIAL_TOKENS.len() as u32;
+    let regular = vocab.special.regular_count(vocab.vocab_size);
     for pos in chosen {
         labels[pos] = ids[pos] as i64;
         let draw: f64 = rng.random();
         let replacement = if draw < config.mask_token_prob {
-            input_ids[pos] = MASK_ID;
+            input_ids[pos] = vocab.special.mask;
             Replacement::Mask
         } else if draw < config.mask_token_prob + config.random_token_prob {
-            input_ids[pos] = rng.random_range(first_regular..vocab.vocab_size as u32);
+            input_ids[pos] = vocab.special.nth_regular(rng.random_range(0..regular));
             Replacement::Random
         } else {
             Replacement::Unchanged
@@ -162,7 +162,7 @@ pub fn mask_sequence(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::data::tokenizer::{CLS_ID, PAD_ID, SEP_ID};
+    use crate::data::tokenizer::{CLS_ID, PAD_ID, SEP_ID, SpecialTokens};
 
     fn vocab(size: usize) -> VocabInfo {
         let mut continuation = vec![false; size];
@@ -172,7 +172,46 @@ mod tests {
         VocabInfo {
             vocab_size: size,
             continuation,
+            special: SpecialTokens::cloze(),
         }
+    }
+
+    /// Google's BERT layout: `[PAD]` 0, `[unused]` rows, `[UNK]` 100 to `[MASK]` 103.
+    #[test]
+    fn a_random_replacement_is_any_regular_token_and_never_a_special_one() {
+        let special = SpecialTokens {
+            pad: 0,
+            unk: Some(100),
+            cls: 101,
+            sep: 102,
+            mask: 103,
+            bos: None,
+            eos: None,
+            all: vec![0, 100, 101, 102, 103],
+        };
+        let v = VocabInfo {
+            vocab_size: 120,
+            continuation: vec![false; 120],
+            special,
+        };
+        let ids: Vec<u32> = [101].into_iter().chain(104..120).chain([102]).collect();
+        let config = MaskingConfig {
+            mask_token_prob: 0.0,
+            random_token_prob: 1.0,
+            mask_prob: 1.0,
+            ..MaskingConfig::default()
+        };
+        let mut drawn = std::collections::BTreeSet::new();
+        for s in 0..200 {
+            let m = mask_sequence(&ids, &v, &config, &mut sequence_rng(s, 0, 0));
+            assert_eq!(m.selected.len(), ids.len() - 2);
+            for &(pos, _) in &m.selected {
+                assert!(!v.is_special(ids[pos]));
+                drawn.insert(m.input_ids[pos]);
+            }
+        }
+        let regular: std::collections::BTreeSet<u32> = (1..100).chain(104..120).collect();
+        assert_eq!(drawn, regular);
     }
 
     #[test]

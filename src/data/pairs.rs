@@ -31,7 +31,7 @@ impl PairSet {
         reverse: bool,
     ) -> Result<Self> {
         let manifest = Manifest::load(root)?;
-        manifest.check_tokenizer(root, tokenizer.sha256(), &manifest.tokenizer_path(root))?;
+        manifest.check_tokenizer(root, tokenizer, &manifest.tokenizer_path(root))?;
         if manifest.kind != ShardKind::Pairs {
             bail!(
                 "{}: these are monolingual shards; translation needs pair shards (cloze shard \

@@ -216,12 +216,7 @@ fn build(
     if shards.values().all(|s| s.is_empty()) {
         bail!("no tokens were produced from the inputs");
     }
-    std::fs::copy(&options.tokenizer, staging.join(TOKENIZER_FILE)).with_context(|| {
-        format!(
-            "cannot copy {} into the shard directory",
-            options.tokenizer.display()
-        )
-    })?;
+    tokenizer.files().write_into(staging)?;
     let manifest = Manifest {
         format_version: FORMAT_VERSION,
         kind,
@@ -229,6 +224,7 @@ fn build(
             file: TOKENIZER_FILE.into(),
             sha256: sha.to_owned(),
             vocab_size: tokenizer.vocab_size(),
+            special_tokens: Some(tokenizer.special().clone()),
         },
         split: SplitRule {
             seed: options.seed,

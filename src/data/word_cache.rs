@@ -14,7 +14,7 @@ use std::collections::{HashMap, HashSet};
 use anyhow::{Result, anyhow};
 use rayon::prelude::*;
 
-use crate::data::tokenizer::{ClozeTokenizer, SPECIAL_TOKENS};
+use crate::data::tokenizer::ClozeTokenizer;
 
 /// The cache is emptied when it holds this many words, to bound memory on huge corpora.
 const MAX_WORDS: usize = 2_000_000;
@@ -23,10 +23,12 @@ const MAX_WORDS: usize = 2_000_000;
 pub struct CachedEncoder<'a> {
     tokenizer: &'a ClozeTokenizer,
     words: HashMap<String, Vec<u32>>,
+    /// The added tokens' texts: a text holding one goes to the tokenizer whole.
+    added: Vec<String>,
 }
 
 /// The words of a text if it is a plain run of words separated by single spaces.
-fn plain_words(text: &str) -> Option<Vec<&str>> {
+fn plain_words<'t>(text: &'t str, added: &[String]) -> Option<Vec<&'t str>> {
     if text.is_empty() || text.starts_with(' ') || text.ends_with(' ') || text.contains("  ") {
         return None;
     }
@@ -36,7 +38,7 @@ fn plain_words(text: &str) -> Option<Vec<&str>> {
     {
         return None;
     }
-    if text.contains('[') && SPECIAL_TOKENS.iter().any(|t| text.contains(t)) {
+    if added.iter().any(|t| text.contains(t.as_str())) {
         return None;
     }
     Some(text.split(' ').collect())
@@ -47,15 +49,22 @@ impl<'a> CachedEncoder<'a> {
         Self {
             tokenizer,
             words: HashMap::new(),
+            added: tokenizer.added_token_texts(),
         }
     }
 
     /// Ids of each text, without `[CLS]`/`[SEP]`: equal to [`ClozeTokenizer::encode_batch`].
+    /// A tokenizer whose words encode otherwise alone (a byte-level BPE) gets every text whole.
     pub fn encode_batch(&mut self, texts: &[String]) -> Result<Vec<Vec<u32>>> {
+        if !self.tokenizer.words_encode_alone() {
+            return self.tokenizer.encode_batch(texts.to_vec());
+        }
         if self.words.len() > MAX_WORDS {
             self.words.clear();
         }
-        let split: Vec<Option<Vec<&str>>> = texts.par_iter().map(|t| plain_words(t)).collect();
+        let added = &self.added;
+        let split: Vec<Option<Vec<&str>>> =
+            texts.par_iter().map(|t| plain_words(t, added)).collect();
         let new_words: Vec<String> = split
             .iter()
             .flatten()

@@ -3,7 +3,7 @@
 
 use serde::Serialize;
 
-use crate::data::tokenizer::{CONTINUATION_PREFIX, ClozeTokenizer, SPECIAL_TOKENS};
+use crate::data::tokenizer::{CONTINUATION_PREFIX, ClozeTokenizer};
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "lowercase")]
@@ -61,7 +61,7 @@ fn is_latin(c: char) -> bool {
 pub fn vocabulary_scripts(tokenizer: &ClozeTokenizer) -> Vec<Script> {
     (0..tokenizer.vocab_size() as u32)
         .map(|id| {
-            if (id as usize) < SPECIAL_TOKENS.len() {
+            if tokenizer.special().is_special(id) {
                 Script::Other
             } else {
                 Script::of_token(&tokenizer.token(id))

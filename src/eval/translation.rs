@@ -14,6 +14,7 @@ use crate::eval::bleu::{corpus_bleu, corpus_chrf};
 use crate::model::beam_search::beam_search;
 use crate::model::search::SearchConfig;
 use crate::model::seq2seq::Seq2Seq;
+use crate::model::special_tokens::SpecialTokenIds;
 
 /// Validation figures of a translation model on pairs.
 #[derive(Clone, Debug, Default, PartialEq, Serialize)]
@@ -45,12 +46,17 @@ pub fn predicted_positions(batch: &PairBatch) -> usize {
 }
 
 /// Loss and token accuracy of one batch with teacher forcing, on a model in either mode.
-pub fn teacher_forced(model: &Seq2Seq, batch: &PairBatch, smoothing: f64) -> TeacherForced {
+pub fn teacher_forced(
+    model: &Seq2Seq,
+    batch: &PairBatch,
+    smoothing: f64,
+    special: SpecialTokenIds,
+) -> TeacherForced {
     let device = model.encoder.embedding.tokens.weight.device();
-    let input = translation_input(batch, &device);
+    let input = translation_input(batch, special, &device);
     let target = input.target.clone();
     let mask = input.target_padding.clone().bool_not();
-    let (loss, logits) = model.loss(input, smoothing, special_token_ids());
+    let (loss, logits) = model.loss(input, smoothing, special);
     let correct = logits
         .argmax(2)
         .squeeze_dim::<2>(2)
@@ -98,7 +104,8 @@ pub fn evaluate_translation(
         if options.max_batches > 0 && i >= options.max_batches {
             break;
         }
-        let scored = teacher_forced(model, &batch, 0.0);
+        let special = special_token_ids(options.tokenizer.special());
+        let scored = teacher_forced(model, &batch, 0.0, special);
         loss_sum += f64::from(scored.loss.into_scalar::<f32>()) * scored.predicted as f64;
         correct += scored.correct;
         predicted += scored.predicted;
@@ -127,7 +134,8 @@ fn translate_batch(
     batch: &PairBatch,
     options: &TranslationEvalOptions,
 ) -> Result<Vec<(String, String, String)>> {
-    let outputs = beam_search(model, &batch.sources, options.search, special_token_ids());
+    let special = special_token_ids(options.tokenizer.special());
+    let outputs = beam_search(model, &batch.sources, options.search, special);
     let decode = |ids: &[u32]| options.tokenizer.decode(ids);
     batch
         .sources

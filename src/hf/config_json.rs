@@ -6,7 +6,7 @@ use std::path::Path;
 use anyhow::{Context, Result};
 
 use crate::config::model_section::ModelSection;
-use crate::data::tokenizer::PAD_ID;
+use crate::data::tokenizer::SpecialTokens;
 use crate::hf::bert_config::BertConfigJson;
 use crate::hf::modernbert_config::ModernBertConfigJson;
 use crate::model::config::TransformerConfig;
@@ -46,10 +46,10 @@ impl HfConfig {
     }
 
     /// The config.json of an encoder: ModernBERT's for `arch = "modernbert"`, else BERT's.
-    pub fn for_encoder(encoder: &TransformerConfig) -> Self {
-        match ModernBertConfigJson::from_encoder(encoder) {
+    pub fn for_encoder(encoder: &TransformerConfig, special: &SpecialTokens) -> Self {
+        match ModernBertConfigJson::from_encoder(encoder, special) {
             Some(config) => Self::ModernBert(config),
-            None => Self::Bert(BertConfigJson::from_encoder(encoder, PAD_ID)),
+            None => Self::Bert(BertConfigJson::from_encoder(encoder, special.pad)),
         }
     }
 

@@ -10,7 +10,6 @@ use serde_json::json;
 
 use crate::checkpoint::trained::TrainedModel;
 use crate::config::model_section::Arch;
-use crate::data::tokenizer::SPECIAL_TOKENS;
 use crate::hf::config_json::HfConfig;
 use crate::hf::safetensors_file::write_safetensors;
 use crate::hf::{
@@ -29,17 +28,6 @@ pub struct ExportSummary {
     pub files: Vec<PathBuf>,
 }
 
-/// The special tokens as transformers' tokenizer files name them.
-fn special_tokens_map() -> serde_json::Value {
-    json!({
-        "pad_token": "[PAD]",
-        "unk_token": "[UNK]",
-        "cls_token": "[CLS]",
-        "sep_token": "[SEP]",
-        "mask_token": "[MASK]",
-    })
-}
-
 /// Exports the checkpoint `checkpoint` names (a checkpoint or run directory) into `out`, which
 /// must not exist or be empty unless `overwrite`. The files are written into a temporary
 /// sibling directory that replaces `out` only when complete.
@@ -47,7 +35,7 @@ pub fn export_hf(checkpoint: &Path, out: &Path, overwrite: bool) -> Result<Expor
     let trained = TrainedModel::load(checkpoint, None, &Device::flex())?;
     check_exportable(&trained, out, overwrite)?;
     let tensors = hf_tensors(&trained.model)?;
-    let config = HfConfig::for_encoder(&trained.encoder);
+    let config = HfConfig::for_encoder(&trained.encoder, trained.tokenizer.special());
     let mut files = vec![(CONFIG_FILE, config.to_json()?)];
     files.extend(tokenizer_files(&trained)?);
 
@@ -107,10 +95,11 @@ fn tokenizer_files(trained: &TrainedModel) -> Result<Vec<(&'static str, Vec<u8>)
     let vocab: String = (0..trained.tokenizer.vocab_size() as u32)
         .map(|id| trained.tokenizer.token(id) + "\n")
         .collect();
-    let mut tokenizer_config = special_tokens_map();
+    let special = trained.tokenizer.special();
+    let special_tokens_map = special.to_map(trained.tokenizer.inner());
+    let mut tokenizer_config = special_tokens_map.clone();
     tokenizer_config["tokenizer_class"] = json!("PreTrainedTokenizerFast");
     tokenizer_config["model_max_length"] = json!(trained.encoder.max_len);
-    tokenizer_config["additional_special_tokens"] = json!(&SPECIAL_TOKENS[5..]);
     Ok(vec![
         (TOKENIZER_FILE, tokenizer_json),
         (VOCAB_FILE, vocab.into_bytes()),
@@ -120,7 +109,7 @@ fn tokenizer_files(trained: &TrainedModel) -> Result<Vec<(&'static str, Vec<u8>)
         ),
         (
             SPECIAL_TOKENS_FILE,
-            serde_json::to_string_pretty(&special_tokens_map())?.into_bytes(),
+            serde_json::to_string_pretty(&special_tokens_map)?.into_bytes(),
         ),
     ])
 }

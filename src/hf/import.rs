@@ -11,7 +11,7 @@ use burn::prelude::*;
 use crate::checkpoint::{TrainingState, save_weights};
 use crate::config::pretrain::PretrainConfig;
 use crate::config::train_section::TrainSection;
-use crate::data::tokenizer::{ClozeTokenizer, SPECIAL_TOKENS};
+use crate::data::tokenizer::ClozeTokenizer;
 use crate::hf::config_json::HfConfig;
 use crate::hf::safetensors_file::read_safetensors;
 use crate::hf::{CONFIG_FILE, TOKENIZER_FILE, WEIGHTS_FILE};
@@ -48,16 +48,17 @@ fn check_tied(
     Ok(())
 }
 
-/// The model's tokenizer, refused when cloze's special tokens are not where cloze needs them or
-/// when its size is not the model's vocabulary size.
+/// The model's tokenizer, refused when its special tokens cannot be found or when its size is not
+/// the model's vocabulary size.
 fn read_tokenizer(path: &Path, hf: &HfConfig, config_path: &Path) -> Result<ClozeTokenizer> {
-    let tokenizer = ClozeTokenizer::load(path).with_context(|| {
-        format!(
-            "cloze needs a fast tokenizer (tokenizer.json) with {} at ids 0 to {}",
-            SPECIAL_TOKENS.join(" "),
-            SPECIAL_TOKENS.len() - 1
-        )
-    })?;
+    if !path.is_file() {
+        bail!(
+            "{}: no such file; cloze needs the fast tokenizer (save it with \
+             AutoTokenizer.from_pretrained(...).save_pretrained(dir))",
+            path.display()
+        );
+    }
+    let tokenizer = ClozeTokenizer::load(path)?;
     if hf.vocab_size() != tokenizer.vocab_size() {
         bail!(
             "{}: vocab_size is {} but {} has {} tokens; cloze needs them equal",
@@ -117,9 +118,7 @@ pub fn import_hf(from: &Path, out: &Path) -> Result<ImportSummary> {
         tokenizer_sha256: tokenizer.sha256().to_owned(),
         config: serde_json::to_value(&config)?,
     };
-    let tokenizer_json = std::fs::read(&tokenizer_path)
-        .with_context(|| format!("cannot read {}", tokenizer_path.display()))?;
-    save_weights(out, &state, &model, &tokenizer_json)?;
+    save_weights(out, &state, &model, &tokenizer.files())?;
     Ok(ImportSummary {
         config,
         parameters: model.num_params(),

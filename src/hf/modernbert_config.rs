@@ -6,7 +6,7 @@ use anyhow::{Result, bail};
 use serde::{Deserialize, Serialize};
 
 use crate::config::model_section::{Arch, ModelSection};
-use crate::data::tokenizer::{BOS_ID, CLS_ID, EOS_ID, PAD_ID, SEP_ID};
+use crate::data::tokenizer::SpecialTokens;
 use crate::model::config::TransformerConfig;
 use crate::model::modernbert::settings::{INITIALIZER_CUTOFF, INITIALIZER_RANGE};
 
@@ -103,9 +103,9 @@ impl Default for ModernBertConfigJson {
 }
 
 impl ModernBertConfigJson {
-    /// The config.json of an `arch = "modernbert"` encoder, with cloze's special tokens' ids.
-    /// `None` for an encoder of another architecture.
-    pub fn from_encoder(encoder: &TransformerConfig) -> Option<Self> {
+    /// The config.json of an `arch = "modernbert"` encoder, with its vocabulary's special tokens'
+    /// ids. `None` for an encoder of another architecture.
+    pub fn from_encoder(encoder: &TransformerConfig, special: &SpecialTokens) -> Option<Self> {
         let m = encoder.modernbert.as_ref()?;
         Some(Self {
             vocab_size: encoder.vocab_size,
@@ -116,11 +116,11 @@ impl ModernBertConfigJson {
             max_position_embeddings: encoder.max_len,
             norm_eps: encoder.layer_norm_eps,
             norm_bias: m.norm_bias,
-            pad_token_id: PAD_ID,
-            eos_token_id: EOS_ID,
-            bos_token_id: BOS_ID,
-            cls_token_id: CLS_ID,
-            sep_token_id: SEP_ID,
+            pad_token_id: special.pad,
+            eos_token_id: special.decoder_end(),
+            bos_token_id: special.decoder_start(),
+            cls_token_id: special.cls,
+            sep_token_id: special.sep,
             global_rope_theta: m.global_rope_theta,
             attention_bias: m.attention_bias,
             attention_dropout: encoder.dropout,
@@ -202,6 +202,7 @@ impl ModernBertConfigJson {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::data::tokenizer::{BOS_ID, CLS_ID, EOS_ID, PAD_ID, SEP_ID};
 
     #[test]
     fn a_config_survives_cloze_and_back() {
@@ -228,7 +229,10 @@ mod tests {
         };
         let encoder = json.model_section().unwrap().encoder(700, 32).unwrap();
         assert!(encoder.pre_ln && encoder.gelu && !encoder.bert_embedding);
-        assert_eq!(ModernBertConfigJson::from_encoder(&encoder), Some(json));
+        assert_eq!(
+            ModernBertConfigJson::from_encoder(&encoder, &SpecialTokens::cloze()),
+            Some(json)
+        );
     }
 
     #[test]

@@ -228,8 +228,13 @@ mod tests {
 
     use super::*;
     use crate::batcher::special_token_ids;
+    use crate::data::tokenizer::SpecialTokens;
     use crate::model::config::TransformerConfig;
     use crate::model::search::greedy;
+
+    fn cloze_ids() -> crate::model::special_tokens::SpecialTokenIds {
+        special_token_ids(&SpecialTokens::cloze())
+    }
 
     /// `tiny` trained for a few steps to copy its source: it ends some outputs with `[EOS]`.
     fn tiny(device: &Device) -> Seq2Seq {
@@ -247,7 +252,7 @@ mod tests {
         let mut model = Seq2Seq::new(&config, 2, &train);
         let mut optimizer = AdamWConfig::new().init();
         let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(3);
-        let special = special_token_ids();
+        let special = cloze_ids();
         let int = |rows: &[Vec<i64>]| {
             let len = rows[0].len();
             Tensor::<2, Int>::from_data(TensorData::new(rows.concat(), [rows.len(), len]), &train)
@@ -325,7 +330,7 @@ mod tests {
         let model = tiny(&device);
         // At 12 some outputs end with [EOS]; at 3 some are cut: both ends of the search.
         for max_len in [12, 3] {
-            let greedy_out = greedy(&model, &sources(), max_len, special_token_ids());
+            let greedy_out = greedy(&model, &sources(), max_len, cloze_ids());
             for length_penalty in [0.0, 1.0] {
                 let config = SearchConfig {
                     beam: 1,
@@ -333,7 +338,7 @@ mod tests {
                     max_len,
                 };
                 assert_eq!(
-                    beam_search(&model, &sources(), &config, special_token_ids()),
+                    beam_search(&model, &sources(), &config, cloze_ids()),
                     greedy_out
                 );
             }
@@ -355,17 +360,17 @@ mod tests {
             length_penalty: 1.0,
             max_len: 10,
         };
-        let batched_greedy = greedy(&model, &sources(), 10, special_token_ids());
-        let batched_beam = beam_search(&model, &sources(), &config, special_token_ids());
+        let batched_greedy = greedy(&model, &sources(), 10, cloze_ids());
+        let batched_beam = beam_search(&model, &sources(), &config, cloze_ids());
         for (i, source) in sources().into_iter().enumerate() {
             let one = std::slice::from_ref(&source);
             assert_eq!(
-                greedy(&model, one, 10, special_token_ids())[0],
+                greedy(&model, one, 10, cloze_ids())[0],
                 batched_greedy[i],
                 "greedy {i}"
             );
             assert_eq!(
-                beam_search(&model, one, &config, special_token_ids())[0],
+                beam_search(&model, one, &config, cloze_ids())[0],
                 batched_beam[i],
                 "beam {i}"
             );

@@ -133,8 +133,13 @@ impl Seq2Seq {
 mod tests {
     use super::*;
     use crate::batcher::special_token_ids;
+    use crate::data::tokenizer::SpecialTokens;
     use crate::model::config::Positions;
     use crate::model::search::source_batch;
+
+    fn cloze_ids() -> crate::model::special_tokens::SpecialTokenIds {
+        special_token_ids(&SpecialTokens::cloze())
+    }
 
     pub(crate) fn tiny(device: &Device) -> Seq2Seq {
         tiny_with(device, Positions::Sinusoidal, false)
@@ -159,11 +164,8 @@ mod tests {
 
     fn full_log_probs(model: &Seq2Seq, decoder_input: &[Vec<i64>], padding: Vec<bool>) -> Vec<f32> {
         let device = Device::flex();
-        let (source, source_padding) = source_batch(
-            &[vec![7, 8, 9, 10], vec![11, 12]],
-            special_token_ids(),
-            &device,
-        );
+        let (source, source_padding) =
+            source_batch(&[vec![7, 8, 9, 10], vec![11, 12]], cloze_ids(), &device);
         let memory = model.encode(source, source_padding.clone());
         let shape = [decoder_input.len(), decoder_input[0].len()];
         let logits = model.logits(
@@ -193,14 +195,11 @@ mod tests {
 
     fn cached_decoding_equals_the_full_pass_of(model: &Seq2Seq) {
         let device = Device::flex();
-        let bos = i64::from(special_token_ids().bos);
+        let bos = i64::from(cloze_ids().bos);
         let input = vec![vec![bos, 13, 14, 15, 16], vec![bos, 17, 18, 19, 20]];
         let full = full_log_probs(model, &input, vec![false; 10]);
-        let (source, padding) = source_batch(
-            &[vec![7, 8, 9, 10], vec![11, 12]],
-            special_token_ids(),
-            &device,
-        );
+        let (source, padding) =
+            source_batch(&[vec![7, 8, 9, 10], vec![11, 12]], cloze_ids(), &device);
         let mut cache = model.start(model.encode(source, padding.clone()), padding);
         let vocab = 40;
         for t in 0..5 {
@@ -231,7 +230,7 @@ mod tests {
     fn the_look_ahead_mask_hides_later_target_tokens() {
         let device = Device::flex();
         let model = tiny(&device);
-        let bos = i64::from(special_token_ids().bos);
+        let bos = i64::from(cloze_ids().bos);
         let a = full_log_probs(
             &model,
             &[vec![bos, 13, 14, 15, 16], vec![bos, 17, 18, 19, 20]],

@@ -9,14 +9,14 @@ use burn::optim::ModuleOptimizer;
 use serde::Serialize;
 
 use crate::checkpoint::{TrainingState, prune_checkpoints, save_checkpoint};
-use crate::data::tokenizer::sha256_hex;
+use crate::data::tokenizer::{TokenizerFiles, sha256_hex};
 
 /// What identifies a run's data and settings in its checkpoints.
 pub struct RunIdentity {
     /// The sha256 of the training shards' manifest.json.
     pub manifest_sha256: String,
     /// The tokenizer.json the model reads, saved in every checkpoint.
-    pub tokenizer_json: Vec<u8>,
+    pub tokenizer: TokenizerFiles,
     /// The resolved configuration, saved in every checkpoint and as config.toml.
     pub config: serde_json::Value,
     pub config_toml: String,
@@ -37,7 +37,7 @@ impl<'a> Checkpointer<'a> {
             dir,
             keep,
             seed,
-            tokenizer_sha256: sha256_hex(&identity.tokenizer_json),
+            tokenizer_sha256: sha256_hex(&identity.tokenizer.json),
             identity,
         }
     }
@@ -66,7 +66,7 @@ impl<'a> Checkpointer<'a> {
             &state,
             model,
             optimizer,
-            &self.identity.tokenizer_json,
+            &self.identity.tokenizer,
         )?;
         prune_checkpoints(&self.dir, self.keep, step)?;
         Ok(path)

@@ -10,6 +10,7 @@ use burn::module::{Module, ModuleVisitor, Param};
 use burn::optim::GradientsParams;
 use burn::prelude::*;
 
+use crate::batcher::special_token_ids;
 use crate::checkpoint::metrics::ValidMetrics;
 use crate::checkpoint::trained::TrainedModel;
 use crate::checkpoint::{EVALUATION_FILE, HYPOTHESES_FILE, REFERENCES_FILE};
@@ -23,6 +24,7 @@ use crate::eval::translation::{
 use crate::model::config::TransformerConfig;
 use crate::model::search::SearchConfig;
 use crate::model::seq2seq::Seq2Seq;
+use crate::model::special_tokens::SpecialTokenIds;
 use crate::train::checkpointer::RunIdentity;
 use crate::train::objective::{BatchLoss, Objective};
 use crate::train::resume::{check_resume_shards, prepare_run_directory};
@@ -48,6 +50,7 @@ impl ModuleVisitor for DropGradients<'_> {
 pub struct TranslationObjective {
     pub smoothing: f64,
     pub freeze_encoder_steps: u64,
+    pub special: SpecialTokenIds,
 }
 
 impl Objective for TranslationObjective {
@@ -59,7 +62,7 @@ impl Objective for TranslationObjective {
     }
 
     fn batch_loss(&self, model: &Seq2Seq, batch: &PairBatch) -> BatchLoss {
-        let scored = teacher_forced(model, batch, self.smoothing);
+        let scored = teacher_forced(model, batch, self.smoothing, self.special);
         BatchLoss {
             loss: scored.loss,
             correct: scored.correct,
@@ -95,6 +98,7 @@ impl TranslationTask {
             objective: TranslationObjective {
                 smoothing: config.translation.label_smoothing,
                 freeze_encoder_steps: config.translation.freeze_encoder_steps,
+                special: special_token_ids(tokenizer.special()),
             },
             train,
             loader: PairLoaderConfig {
@@ -242,8 +246,7 @@ pub fn finetune(config: &FinetuneConfig, options: &TrainOptions) -> Result<Finet
     let t = &config.train;
     let encoder = encoder_start(config, &device)?;
     let tokenizer = ClozeTokenizer::load(&encoder.tokenizer_path)?;
-    let tokenizer_json = std::fs::read(&encoder.tokenizer_path)
-        .with_context(|| format!("cannot read {}", encoder.tokenizer_path.display()))?;
+    let tokenizer_files = tokenizer.files();
     let (train, valid) = open_pairs(config, &tokenizer)?;
     let manifest_sha256 =
         check_resume_shards(&options.run_dir, &config.data.shards, options.resume)?;
@@ -261,7 +264,7 @@ pub fn finetune(config: &FinetuneConfig, options: &TrainOptions) -> Result<Finet
     };
     let identity = RunIdentity {
         manifest_sha256,
-        tokenizer_json,
+        tokenizer: tokenizer_files,
         config: serde_json::to_value(&saved).context("cannot serialise the configuration")?,
         config_toml: toml::to_string_pretty(config)
             .context("cannot serialise the configuration")?,

@@ -16,7 +16,7 @@ use crate::config::model_section::ModelSection;
 use crate::config::pretrain::PretrainConfig;
 use crate::data::loader::{Loader, LoaderConfig, ShardSet};
 use crate::data::position::LoaderPosition;
-use crate::data::tokenizer::sha256_hex;
+use crate::data::tokenizer::{ClozeTokenizer, sha256_hex};
 use crate::eval::mlm::{MlmEvalOptions, MlmEvaluation, evaluate_mlm, most_frequent_token};
 use crate::model::mlm::MlmModel;
 use crate::train::checkpointer::RunIdentity;
@@ -186,8 +186,7 @@ pub fn pretrain(config: &PretrainConfig, options: &TrainOptions) -> Result<Pretr
     let manifest_sha256 =
         check_resume_shards(&options.run_dir, &config.data.shards, options.resume)?;
     let tokenizer_path = manifest.tokenizer_path(&config.data.shards);
-    let tokenizer_json = std::fs::read(&tokenizer_path)
-        .with_context(|| format!("cannot read {}", tokenizer_path.display()))?;
+    let tokenizer = ClozeTokenizer::load(&tokenizer_path)?.files();
     let encoder = config
         .model
         .encoder(manifest.tokenizer.vocab_size, config.train.seq_len)?;
@@ -196,12 +195,12 @@ pub fn pretrain(config: &PretrainConfig, options: &TrainOptions) -> Result<Pretr
     device.seed(config.train.seed);
     let mut model = MlmModel::new(&encoder, &device);
     if let Some((checkpoint, state)) = &init {
-        check_init_tokenizer(checkpoint, state, &tokenizer_json, &tokenizer_path)?;
+        check_init_tokenizer(checkpoint, state, &tokenizer.json, &tokenizer_path)?;
         model = load_weights(model, checkpoint)?;
     }
     let identity = RunIdentity {
         manifest_sha256,
-        tokenizer_json,
+        tokenizer,
         config: serde_json::to_value(config).context("cannot serialise the configuration")?,
         config_toml: toml::to_string_pretty(config)
             .context("cannot serialise the configuration")?,

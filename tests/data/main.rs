@@ -3,6 +3,7 @@
 
 mod bad_input;
 mod common;
+mod foreign_vocabularies;
 mod loader;
 mod masking;
 mod reproducible;

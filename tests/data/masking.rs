@@ -1,17 +1,23 @@
 //! Statistical properties of the 80/10/10 masking on real text.
 
+use std::collections::BTreeSet;
+use std::path::Path;
 use std::sync::Arc;
 
 use cloze::data::batch::MaskedBatch;
 use cloze::data::loader::{LoaderConfig, SequenceStream, ShardSet};
 use cloze::data::masking::{IGNORE_LABEL, MaskingConfig, Replacement};
 use cloze::data::position::LoaderPosition;
-use cloze::data::tokenizer::{MASK_ID, VocabInfo};
+use cloze::data::tokenizer::VocabInfo;
 
 use crate::common::fixture;
 
-fn batches(config: &LoaderConfig, min_candidates: usize) -> (Vec<MaskedBatch>, VocabInfo) {
-    let set = Arc::new(ShardSet::open(&fixture().shards, config).unwrap());
+fn batches(
+    shards: &Path,
+    config: &LoaderConfig,
+    min_candidates: usize,
+) -> (Vec<MaskedBatch>, VocabInfo) {
+    let set = Arc::new(ShardSet::open(shards, config).unwrap());
     let vocab = set.vocab().clone();
     let mut stream = SequenceStream::new(set, config.clone(), LoaderPosition::default());
     let mut out = Vec::new();
@@ -42,23 +48,44 @@ fn config(whole_word: bool) -> LoaderConfig {
 
 #[test]
 fn rates_match_15_percent_and_80_10_10_over_200k_candidates() {
-    let (batches, vocab) = batches(&config(false), 200_000);
+    let drawn = check_masking_rates(&fixture().shards, 200_000);
+    assert!(drawn.iter().all(|&id| id >= 7));
+}
+
+/// Checks the masking of the shards in `shards` over at least `min_candidates` candidates: a
+/// selection rate of 0.15 and 80/10/10 among the selected, no special token or padding ever
+/// selected, no special token drawn as a random replacement, nothing outside the selection
+/// touched. Returns the ids drawn as random replacements.
+pub(crate) fn check_masking_rates(shards: &Path, min_candidates: usize) -> BTreeSet<u32> {
+    let (batches, vocab) = batches(shards, &config(false), min_candidates);
     let (mut candidates, mut selected, mut masked, mut random, mut unchanged) =
         (0usize, 0usize, 0, 0, 0);
+    let mut drawn = BTreeSet::new();
     for b in &batches {
         candidates += b.special_mask.iter().filter(|&&s| !s).count();
+        // Every sequence is framed by the vocabulary's own [CLS] and [SEP].
+        for row in b.original_ids.chunks(b.seq_len) {
+            let len = row
+                .iter()
+                .position(|&id| id == vocab.special.pad)
+                .unwrap_or(b.seq_len);
+            assert_eq!(
+                (row[0], row[len - 1]),
+                (vocab.special.cls, vocab.special.sep)
+            );
+        }
         for (row, picks) in b.selected.iter().enumerate() {
             for &(pos, kind) in picks {
                 let i = row * b.seq_len + pos;
                 assert!(
-                    !b.special_mask[i],
+                    !b.special_mask[i] && !vocab.is_special(b.original_ids[i]),
                     "a special or padding position was selected"
                 );
                 assert_eq!(b.labels[i], b.original_ids[i] as i64);
                 selected += 1;
                 match kind {
                     Replacement::Mask => {
-                        assert_eq!(b.input_ids[i], MASK_ID);
+                        assert_eq!(b.input_ids[i], vocab.special.mask);
                         masked += 1;
                     }
                     Replacement::Random => {
@@ -66,6 +93,7 @@ fn rates_match_15_percent_and_80_10_10_over_200k_candidates() {
                             !vocab.is_special(b.input_ids[i]),
                             "a random replacement was special"
                         );
+                        drawn.insert(b.input_ids[i]);
                         random += 1;
                     }
                     Replacement::Unchanged => {
@@ -82,7 +110,7 @@ fn rates_match_15_percent_and_80_10_10_over_200k_candidates() {
             }
         }
     }
-    assert!(candidates >= 200_000);
+    assert!(candidates >= min_candidates);
     let rate = selected as f64 / candidates as f64;
     let share = |n: usize| n as f64 / selected as f64;
     assert!((rate - 0.15).abs() <= 0.005, "selection rate {rate}");
@@ -101,12 +129,13 @@ fn rates_match_15_percent_and_80_10_10_over_200k_candidates() {
         "unchanged share {}",
         share(unchanged)
     );
+    drawn
 }
 
 #[test]
 fn the_same_seed_repeats_the_masks_and_another_epoch_changes_them() {
-    let (first, _) = batches(&config(false), 20_000);
-    let (again, _) = batches(&config(false), 20_000);
+    let (first, _) = batches(&fixture().shards, &config(false), 20_000);
+    let (again, _) = batches(&fixture().shards, &config(false), 20_000);
     assert_eq!(first, again);
 
     // Without shuffling, epochs 0 and 1 hold the same sequences: only the masks may differ.
@@ -142,7 +171,7 @@ fn the_same_seed_repeats_the_masks_and_another_epoch_changes_them() {
 
 #[test]
 fn whole_word_mode_never_splits_a_word() {
-    let (batches, vocab) = batches(&config(true), 100_000);
+    let (batches, vocab) = batches(&fixture().shards, &config(true), 100_000);
     let mut words_with_pieces = 0;
     let (mut candidates, mut selected) = (0, 0);
     for b in &batches {

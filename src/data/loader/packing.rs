@@ -10,7 +10,6 @@ use anyhow::Result;
 
 use super::ShardSet;
 use crate::data::shard::ShardRows;
-use crate::data::tokenizer::{CLS_ID, SEP_ID};
 
 /// A point in the epoch's document order: the next token to pack.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
@@ -28,6 +27,9 @@ pub(super) struct Documents {
     shards: Vec<ShardRows>,
     /// `(shard, first row, end row)` of each document, shard by shard in stored order.
     pub(super) ranges: Vec<(usize, usize, usize)>,
+    /// The vocabulary's `[CLS]` and `[SEP]`.
+    cls: u32,
+    sep: u32,
 }
 
 impl Documents {
@@ -43,7 +45,13 @@ impl Documents {
             );
             shards.push(rows);
         }
-        Ok(Self { shards, ranges })
+        let special = &set.vocab().special;
+        Ok(Self {
+            shards,
+            ranges,
+            cls: special.cls,
+            sep: special.sep,
+        })
     }
 
     /// Row `row` of the document `(shard, start, _)`.
@@ -75,7 +83,7 @@ impl Documents {
         at: &mut PackPosition,
     ) -> Option<Vec<u32>> {
         let mut tokens = Vec::with_capacity(seq_len);
-        tokens.push(CLS_ID);
+        tokens.push(self.cls);
         // Room for content, keeping one position for the closing [SEP].
         while tokens.len() < seq_len - 1 && at.document < order.len() {
             let document = self.ranges[order[at.document]];
@@ -95,7 +103,7 @@ impl Documents {
             at.document += 1;
             // The document ended: separate it from the next one if a token of that still fits.
             if seq_len - 1 - tokens.len() >= 2 && at.document < order.len() {
-                tokens.push(SEP_ID);
+                tokens.push(self.sep);
             } else {
                 break;
             }
@@ -103,7 +111,7 @@ impl Documents {
         if tokens.len() == 1 {
             return None;
         }
-        tokens.push(SEP_ID);
+        tokens.push(self.sep);
         Some(tokens)
     }
 }

@@ -32,7 +32,7 @@ impl ShardSet {
         tokenizer: &ClozeTokenizer,
         config: &LoaderConfig,
     ) -> Result<Self> {
-        manifest.check_tokenizer(root, tokenizer.sha256(), &manifest.tokenizer_path(root))?;
+        manifest.check_tokenizer(root, tokenizer, &manifest.tokenizer_path(root))?;
         if manifest.kind != ShardKind::Monolingual {
             bail!(
                 "{}: these are translation pair shards; masked-language batches need monolingual shards",
