@@ -5,7 +5,7 @@ use burn::prelude::*;
 use burn::tensor::activation::softmax;
 use serde::Serialize;
 
-use crate::data::tokenizer::{CLS_ID, ClozeTokenizer, MASK_ID, SEP_ID};
+use crate::data::tokenizer::ClozeTokenizer;
 use crate::model::mlm::MlmModel;
 
 /// One candidate for a `[MASK]`.
@@ -76,19 +76,19 @@ fn model_input(
     text: &str,
     max_len: usize,
 ) -> Result<(Vec<u32>, Vec<usize>)> {
+    let special = tokenizer.special();
+    let mask = tokenizer.token(special.mask);
     let body = tokenizer
-        .encode_batch(vec![text.to_owned()])?
+        .encode_batch(vec![mask_takes_the_space_before(text, &mask)])?
         .pop()
         .unwrap_or_default();
     let mut ids = Vec::with_capacity(body.len() + 2);
-    ids.push(CLS_ID);
+    ids.push(special.cls);
     ids.extend(body);
-    ids.push(SEP_ID);
-    let positions: Vec<usize> = (0..ids.len()).filter(|&i| ids[i] == MASK_ID).collect();
+    ids.push(special.sep);
+    let positions: Vec<usize> = (0..ids.len()).filter(|&i| ids[i] == special.mask).collect();
     if positions.is_empty() {
-        bail!(
-            "\"{text}\" has no [MASK] to fill (write [MASK], in capitals, where a token is missing)"
-        );
+        bail!("\"{text}\" has no {mask} to fill (write {mask} where a token is missing)");
     }
     if ids.len() > max_len {
         bail!(
@@ -97,6 +97,22 @@ fn model_input(
         );
     }
     Ok((ids, positions))
+}
+
+/// `text` without the whitespace before each `mask`, as HF's `lstrip` on a mask token drops it: a
+/// masked word's piece carries its own word-start mark (`▁state`), so the space before `[MASK]`
+/// would otherwise become a lone `▁` piece that pretraining never shows the model.
+fn mask_takes_the_space_before(text: &str, mask: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    for (i, part) in text.split(mask).enumerate() {
+        if i > 0 {
+            let kept = out.trim_end().len();
+            out.truncate(kept);
+            out.push_str(mask);
+        }
+        out.push_str(part);
+    }
+    out
 }
 
 /// The model's probabilities over the vocabulary at `positions` of `ids`: the vocabulary's size
@@ -142,4 +158,24 @@ fn most_likely(row: &[f32], top_k: usize, tokenizer: &ClozeTokenizer) -> Vec<Can
             probability: row[id as usize],
         })
         .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_mask_takes_the_space_before_it_and_nothing_else() {
+        let take = |t| mask_takes_the_space_before(t, "[MASK]");
+        assert_eq!(
+            take("the president said that the [MASK] of the union"),
+            "the president said that the[MASK] of the union"
+        );
+        assert_eq!(
+            take("[MASK] of  \t[MASK] [MASK]."),
+            "[MASK] of[MASK][MASK]."
+        );
+        assert_eq!(take("no mask here "), "no mask here ");
+        assert_eq!(take("카페 [MASK]"), "카페[MASK]");
+    }
 }

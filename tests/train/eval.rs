@@ -389,6 +389,11 @@ fn fill_prints_the_most_likely_tokens_at_each_mask() {
     let result: serde_json::Value = serde_json::from_str(&output).unwrap();
     assert_eq!(result["text"], text);
     let masks = result["masks"].as_array().unwrap();
+    // The space before a [MASK] goes with it, as in pretraining: no lone word-start piece.
+    for mask in masks {
+        let position = mask["position"].as_u64().unwrap() as usize;
+        assert_ne!(result["tokens"][position - 1], "▁", "{output}");
+    }
     assert_eq!(masks.len(), 2);
     for mask in masks {
         let position = mask["position"].as_u64().unwrap() as usize;
