@@ -15,14 +15,32 @@
                                       layers, global and sliding-window, a window of 8, every
                                       bias on; weights scaled up, LayerNorms and biases
                                       perturbed), saved beside the tokenizer
+  create-google MODEL_DIR TEXT...     a small BertForMaskedLM (as `create`) with Google's vocabulary
+                                      layout: a WordPiece vocabulary learned from the gzipped TEXT
+                                      files, written as vocab.txt with [PAD] at 0, 99 [unused]
+                                      rows, [UNK] [CLS] [SEP] [MASK] at 100 to 103, saved as a
+                                      fast BertTokenizerFast
+  create-modernbert-bpe MODEL_DIR TEXT...
+                                      a small ModernBertForMaskedLM (as `create-modernbert`) with a
+                                      byte-level BPE learned from TEXT whose special tokens sit at
+                                      the end of the vocabulary, as ModernBERT's do, its [MASK]
+                                      taking the space before it (lstrip)
+  fill MODEL_DIR SENTENCES OUT        transformers' fill-mask pipeline, top 5, for each line (one
+                                      mask each): writes [[{"id", "probability"}...]...]
 """
 
+import gzip
 import json
+import os
 import sys
 
 import torch
+from tokenizers import Tokenizer, decoders, models, pre_tokenizers, processors, trainers
+from tokenizers.implementations import BertWordPieceTokenizer
 from transformers import (
+    AddedToken,
     AutoModelForMaskedLM,
+    BertTokenizerFast,
     AutoTokenizer,
     BertConfig,
     BertForMaskedLM,
@@ -139,6 +157,91 @@ def create_modernbert(tokenizer_json, model_dir):
     tokenizer.save_pretrained(model_dir)
 
 
+def text_lines(paths):
+    lines = []
+    for path in paths:
+        with gzip.open(path, "rt", encoding="utf-8") as f:
+            lines.extend(line.strip() for line in f if line.strip())
+    return lines
+
+
+def create_google(model_dir, *texts):
+    wordpiece = BertWordPieceTokenizer(lowercase=False, strip_accents=False)
+    wordpiece.train_from_iterator(text_lines(texts), vocab_size=3000, min_frequency=2, special_tokens=[])
+    head = ["[PAD]"] + [f"[unused{i}]" for i in range(99)] + ["[UNK]", "[CLS]", "[SEP]", "[MASK]"]
+    learned = sorted(wordpiece.get_vocab().items(), key=lambda kv: kv[1])
+    vocab = head + [t for t, _ in learned if t not in head]
+    os.makedirs(model_dir)
+    with open(f"{model_dir}/vocab.txt", "w", encoding="utf-8") as f:
+        f.write("\n".join(vocab) + "\n")
+    tokenizer = BertTokenizerFast(vocab_file=f"{model_dir}/vocab.txt", do_lower_case=False)
+    config = BertConfig(
+        vocab_size=len(vocab),
+        hidden_size=48,
+        num_hidden_layers=2,
+        num_attention_heads=4,
+        intermediate_size=96,
+        max_position_embeddings=40,
+        hidden_dropout_prob=0.0,
+        attention_probs_dropout_prob=0.0,
+    )
+    torch.manual_seed(0)
+    model = BertForMaskedLM(config)
+    perturb(model)
+    model.save_pretrained(model_dir)
+    tokenizer.save_pretrained(model_dir)
+
+
+def create_modernbert_bpe(model_dir, *texts):
+    bpe = Tokenizer(models.BPE())
+    bpe.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False)
+    bpe.decoder = decoders.ByteLevel()
+    bpe.train_from_iterator(text_lines(texts), trainers.BpeTrainer(
+        vocab_size=3000, min_frequency=2, initial_alphabet=pre_tokenizers.ByteLevel.alphabet()))
+    bpe.add_special_tokens(["<|endoftext|>", "[UNK]", "[CLS]", "[SEP]", "[PAD]"])
+    bpe.add_special_tokens([AddedToken("[MASK]", lstrip=True, special=True)])
+    ids = {t: bpe.token_to_id(t) for t in ["[UNK]", "[CLS]", "[SEP]", "[PAD]", "[MASK]"]}
+    bpe.post_processor = processors.TemplateProcessing(
+        single="[CLS] $A [SEP]", pair="[CLS] $A [SEP] $B [SEP]",
+        special_tokens=[("[CLS]", ids["[CLS]"]), ("[SEP]", ids["[SEP]"])])
+    tokenizer = PreTrainedTokenizerFast(
+        tokenizer_object=bpe, unk_token="[UNK]", cls_token="[CLS]", sep_token="[SEP]",
+        pad_token="[PAD]", mask_token=AddedToken("[MASK]", lstrip=True, special=True))
+    config = ModernBertConfig(
+        vocab_size=bpe.get_vocab_size(),
+        hidden_size=48,
+        num_hidden_layers=3,
+        num_attention_heads=4,
+        intermediate_size=64,
+        max_position_embeddings=40,
+        local_attention=8,
+        global_attn_every_n_layers=2,
+        pad_token_id=ids["[PAD]"],
+        cls_token_id=ids["[CLS]"],
+        sep_token_id=ids["[SEP]"],
+        bos_token_id=ids["[CLS]"],
+        eos_token_id=ids["[SEP]"],
+    )
+    torch.manual_seed(0)
+    model = ModernBertForMaskedLM(config)
+    perturb(model)
+    model.save_pretrained(model_dir)
+    tokenizer.save_pretrained(model_dir)
+
+
+def fill(model_dir, sentences, out):
+    from transformers import pipeline
+
+    fill_mask = pipeline("fill-mask", model=model_dir, tokenizer=model_dir, top_k=5, device="cpu")
+    with open(sentences, encoding="utf-8") as f:
+        lines = [line.rstrip("\n") for line in f]
+    result = [
+        [{"id": c["token"], "probability": c["score"]} for c in fill_mask(line)] for line in lines
+    ]
+    with open(out, "w") as f:
+        json.dump(result, f)
+
+
 if __name__ == "__main__":
     command, *args = sys.argv[1:]
     {
@@ -146,4 +249,7 @@ if __name__ == "__main__":
         "create": create,
         "batch-logits": batch_logits,
         "create-modernbert": create_modernbert,
+        "create-google": create_google,
+        "create-modernbert-bpe": create_modernbert_bpe,
+        "fill": fill,
     }[command](*args)

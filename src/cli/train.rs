@@ -65,8 +65,8 @@ pub struct TrainRunArgs {
 
 #[derive(Args)]
 #[command(
-    after_long_help = "Stages, in order: tokenizer, shard, pairs, pretrain, eval, finetune, \
-translate. Each records what its output was made from (a sha256 of its settings and inputs) in \
+    after_long_help = "Stages, in order: import, tokenizer, shard, pairs, pretrain, eval, \
+finetune, translate. Each records what its output was made from (a sha256 of its settings and inputs) in \
 <out>.stamp beside it, and is skipped, with a line saying so, when that has not changed. A \
 training stage resumes an interrupted run and continues a finished one when only train.steps or \
 the checkpoint/validation intervals changed; it refuses a run made from other inputs or other \
@@ -75,8 +75,8 @@ directory to <run_dir>.prev (or .prev-2, ...). The keys of each table are listed
 section `cloze run`."
 )]
 pub struct RunArgs {
-    /// A pipeline file, e.g. pipelines/quickstart.toml: [tokenizer], [shard], [pairs], [pretrain],
-    /// [eval], [finetune] and [translate] tables.
+    /// A pipeline file, e.g. pipelines/quickstart.toml: [import], [tokenizer], [shard], [pairs],
+    /// [pretrain], [eval], [finetune] and [translate] tables.
     pub pipeline: PathBuf,
     /// Run this stage and every later one again, even if up to date; a training stage among them
     /// trains afresh, its old run directory moved to <run_dir>.prev.

@@ -10,6 +10,7 @@
 
 pub mod data;
 pub mod eval;
+pub mod import;
 pub mod run;
 pub mod stamp;
 pub mod training;
@@ -22,6 +23,7 @@ use serde::{Deserialize, Serialize};
 
 pub use data::{ShardStage, TokenizerStage, run_shard, run_tokenizer};
 pub use eval::EvalStage;
+pub use import::{ImportStage, run_import};
 pub use stamp::{record, stamp, up_to_date};
 pub use translate::TranslateStage;
 
@@ -32,6 +34,9 @@ use crate::config::pretrain::PretrainConfig;
 #[derive(Clone, Debug, Default, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
 pub struct Pipeline {
+    /// A HuggingFace model imported as a checkpoint, whose tokenizer and weights the later stages
+    /// use.
+    pub import: Option<ImportStage>,
     pub tokenizer: Option<TokenizerStage>,
     pub shard: Option<ShardStage>,
     /// Translation pairs (a shard stage with `src_column` and `tgt_column`), for `[finetune]`.
@@ -47,6 +52,7 @@ pub struct Pipeline {
 /// The stages of a pipeline, in the order they run.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, clap::ValueEnum)]
 pub enum Stage {
+    Import,
     Tokenizer,
     Shard,
     Pairs,
@@ -57,7 +63,8 @@ pub enum Stage {
 }
 
 impl Stage {
-    pub const ALL: [Stage; 7] = [
+    pub const ALL: [Stage; 8] = [
+        Stage::Import,
         Stage::Tokenizer,
         Stage::Shard,
         Stage::Pairs,
@@ -70,6 +77,7 @@ impl Stage {
     /// The stage's table name in a pipeline file, and its name for `--from`.
     pub fn name(self) -> &'static str {
         match self {
+            Stage::Import => "import",
             Stage::Tokenizer => "tokenizer",
             Stage::Shard => "shard",
             Stage::Pairs => "pairs",
@@ -126,6 +134,7 @@ impl Pipeline {
         Stage::ALL
             .into_iter()
             .filter(|stage| match stage {
+                Stage::Import => self.import.is_some(),
                 Stage::Tokenizer => self.tokenizer.is_some(),
                 Stage::Shard => self.shard.is_some(),
                 Stage::Pairs => self.pairs.is_some(),
@@ -205,6 +214,7 @@ mod tests {
         assert_eq!(
             names,
             [
+                "import",
                 "tokenizer",
                 "shard",
                 "pairs",
@@ -220,6 +230,7 @@ mod tests {
         assert!(Stage::Finetune.forced_by(Some(Stage::Finetune)));
         assert!(Stage::Translate.forced_by(Some(Stage::Finetune)));
         assert!(Stage::Translate.forced_by(Some(Stage::Tokenizer)));
+        assert!(Stage::Tokenizer.forced_by(Some(Stage::Import)));
         // The names are those clap accepts.
         for stage in Stage::ALL {
             let parsed = <Stage as clap::ValueEnum>::from_str(stage.name(), false).unwrap();

@@ -13,11 +13,12 @@ use crate::config::finetune::FinetuneConfig;
 use crate::config::pretrain::PretrainConfig;
 use crate::data::summary::{shard_lines, tokenizer_lines};
 use crate::device::DeviceChoice;
+use crate::hf::summary::import_lines;
 use crate::pipeline::stamp::Stamp;
 use crate::pipeline::training::{self, Plan, RunState};
 use crate::pipeline::{
-    EvalStage, Pipeline, ShardStage, Stage, TokenizerStage, TranslateStage, eval, run_shard,
-    run_tokenizer, translate,
+    EvalStage, ImportStage, Pipeline, ShardStage, Stage, TokenizerStage, TranslateStage, eval,
+    run_import, run_shard, run_tokenizer, translate,
 };
 use crate::train::run::TrainOptions;
 use crate::train::summary::{finetuning_lines, pretraining_lines};
@@ -92,6 +93,7 @@ fn run_stage(
     let say = &mut |line: &str| say(&format!("{stage}: {line}"));
     let listed = "a listed stage";
     match stage {
+        Stage::Import => import(pipeline.import.as_ref().expect(listed), forced, say)?,
         Stage::Tokenizer => tokenizer(pipeline.tokenizer.as_ref().expect(listed), forced, say)?,
         Stage::Shard => shard(pipeline.shard.as_ref().expect(listed), forced, say)?,
         Stage::Pairs => shard(pipeline.pairs.as_ref().expect(listed), forced, say)?,
@@ -115,6 +117,16 @@ fn run_stage(
         }
     }
     Ok(true)
+}
+
+fn import(config: &ImportStage, forced: bool, say: &mut dyn FnMut(&str)) -> Result<()> {
+    match run_import(config, forced)? {
+        None => say(&format!("{} is up to date", config.out.display())),
+        Some(summary) => import_lines(&config.out, &summary)
+            .iter()
+            .for_each(|line| say(line)),
+    }
+    Ok(())
 }
 
 fn tokenizer(config: &TokenizerStage, forced: bool, say: &mut dyn FnMut(&str)) -> Result<()> {

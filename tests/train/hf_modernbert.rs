@@ -23,7 +23,7 @@ const WINDOW: usize = 8;
 
 /// Four dev sentences of different lengths, each longer than the window, `[CLS]` and `[SEP]`
 /// included: one batch needs padding, and the sliding-window layers hide far keys.
-fn sentences(dir: &Path, model: &TrainedModel) -> PathBuf {
+pub(crate) fn sentences(dir: &Path, model: &TrainedModel) -> PathBuf {
     let mut lengths = Vec::new();
     let lines: Vec<String> = common::dev_lines()
         .into_iter()
@@ -49,10 +49,12 @@ fn transformers_logits(model_dir: &Path, sentences: &Path, dir: &Path) -> Refere
     reference_logits("batch-logits", model_dir, sentences, dir)
 }
 
-/// Cloze's logits for the same padded batch, on the test device, at every non-padding position;
+/// Cloze's logits for the same padded batch (framed and padded with the model's own special
+/// tokens), on the test device, at every non-padding position;
 /// returns the largest difference from the reference.
-fn compare(model: &TrainedModel, sentences: &Path, reference: &Reference) -> f32 {
+pub(crate) fn compare(model: &TrainedModel, sentences: &Path, reference: &Reference) -> f32 {
     let device = crate::burn_device();
+    let special = model.tokenizer.special();
     let lines: Vec<String> = std::fs::read_to_string(sentences)
         .unwrap()
         .lines()
@@ -63,14 +65,14 @@ fn compare(model: &TrainedModel, sentences: &Path, reference: &Reference) -> f32
         .encode_batch(lines)
         .unwrap()
         .into_iter()
-        .map(|body| [vec![CLS_ID], body, vec![SEP_ID]].concat())
+        .map(|body| [vec![special.cls], body, vec![special.sep]].concat())
         .collect();
     assert_eq!(rows, reference.ids, "the two tokenizers disagree");
     let len = rows.iter().map(Vec::len).max().unwrap();
     let (mut ids, mut padding, mut positions) = (Vec::new(), Vec::new(), Vec::new());
     for (r, row) in rows.iter().enumerate() {
         for c in 0..len {
-            ids.push(row.get(c).map_or(PAD_ID, |&id| id) as i64);
+            ids.push(row.get(c).map_or(special.pad, |&id| id) as i64);
             padding.push(c >= row.len());
             if c < row.len() {
                 positions.push((r * len + c) as i64);

@@ -8,6 +8,7 @@ mod common;
 mod eval;
 mod faults;
 mod hf;
+mod hf_any;
 mod hf_modernbert;
 mod pipeline;
 mod pretrain_cli;
