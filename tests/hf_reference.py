@@ -25,6 +25,8 @@
                                       byte-level BPE learned from TEXT whose special tokens sit at
                                       the end of the vocabulary, as ModernBERT's do, its [MASK]
                                       taking the space before it (lstrip)
+  tokenizers OUT TEXT...              the tokenizers alone of the two above, saved by
+                                      save_pretrained in OUT/google and OUT/bpe
   fill MODEL_DIR SENTENCES OUT        transformers' fill-mask pipeline, top 5, for each line (one
                                       mask each): writes [[{"id", "probability"}...]...]
 """
@@ -107,10 +109,9 @@ def perturb(model):
                 p.mul_(10.0)
 
 
-def create(tokenizer_json, model_dir):
-    tokenizer = cloze_tokenizer(tokenizer_json)
+def small_bert(vocab_size):
     config = BertConfig(
-        vocab_size=len(tokenizer),
+        vocab_size=vocab_size,
         hidden_size=48,
         num_hidden_layers=2,
         num_attention_heads=4,
@@ -122,15 +123,13 @@ def create(tokenizer_json, model_dir):
     torch.manual_seed(0)
     model = BertForMaskedLM(config)
     perturb(model)
-    model.save_pretrained(model_dir)
-    tokenizer.save_pretrained(model_dir)
+    return model
 
 
-def create_modernbert(tokenizer_json, model_dir):
-    tokenizer = cloze_tokenizer(tokenizer_json)
-    ids = {t: tokenizer.convert_tokens_to_ids(t) for t in ["[PAD]", "[CLS]", "[SEP]", "[BOS]", "[EOS]"]}
+def small_modernbert(vocab_size, ids, **settings):
+    """`ids` gives the [PAD], [CLS], [SEP], [BOS] and [EOS] ids."""
     config = ModernBertConfig(
-        vocab_size=len(tokenizer),
+        vocab_size=vocab_size,
         hidden_size=48,
         num_hidden_layers=3,
         num_attention_heads=4,
@@ -138,23 +137,43 @@ def create_modernbert(tokenizer_json, model_dir):
         max_position_embeddings=40,
         local_attention=8,
         global_attn_every_n_layers=2,
+        pad_token_id=ids["[PAD]"],
+        cls_token_id=ids["[CLS]"],
+        sep_token_id=ids["[SEP]"],
+        bos_token_id=ids["[BOS]"],
+        eos_token_id=ids["[EOS]"],
+        **settings,
+    )
+    torch.manual_seed(0)
+    model = ModernBertForMaskedLM(config)
+    perturb(model)
+    return model
+
+
+def save(model, tokenizer, model_dir):
+    model.save_pretrained(model_dir)
+    tokenizer.save_pretrained(model_dir)
+
+
+def create(tokenizer_json, model_dir):
+    tokenizer = cloze_tokenizer(tokenizer_json)
+    save(small_bert(len(tokenizer)), tokenizer, model_dir)
+
+
+def create_modernbert(tokenizer_json, model_dir):
+    tokenizer = cloze_tokenizer(tokenizer_json)
+    ids = {t: tokenizer.convert_tokens_to_ids(t) for t in ["[PAD]", "[CLS]", "[SEP]", "[BOS]", "[EOS]"]}
+    model = small_modernbert(
+        len(tokenizer),
+        ids,
         global_rope_theta=160000.0,
         local_rope_theta=10000.0,
         attention_bias=True,
         mlp_bias=True,
         norm_bias=True,
         classifier_bias=True,
-        pad_token_id=ids["[PAD]"],
-        cls_token_id=ids["[CLS]"],
-        sep_token_id=ids["[SEP]"],
-        bos_token_id=ids["[BOS]"],
-        eos_token_id=ids["[EOS]"],
     )
-    torch.manual_seed(0)
-    model = ModernBertForMaskedLM(config)
-    perturb(model)
-    model.save_pretrained(model_dir)
-    tokenizer.save_pretrained(model_dir)
+    save(model, tokenizer, model_dir)
 
 
 def text_lines(paths):
@@ -165,7 +184,9 @@ def text_lines(paths):
     return lines
 
 
-def create_google(model_dir, *texts):
+def google_tokenizer(model_dir, texts):
+    """A WordPiece vocabulary learned from `texts`, laid out as Google's BERT vocabularies are,
+    written as `model_dir/vocab.txt` and read as a fast tokenizer."""
     wordpiece = BertWordPieceTokenizer(lowercase=False, strip_accents=False)
     wordpiece.train_from_iterator(text_lines(texts), vocab_size=3000, min_frequency=2, special_tokens=[])
     head = ["[PAD]"] + [f"[unused{i}]" for i in range(99)] + ["[UNK]", "[CLS]", "[SEP]", "[MASK]"]
@@ -174,25 +195,12 @@ def create_google(model_dir, *texts):
     os.makedirs(model_dir)
     with open(f"{model_dir}/vocab.txt", "w", encoding="utf-8") as f:
         f.write("\n".join(vocab) + "\n")
-    tokenizer = BertTokenizerFast(vocab_file=f"{model_dir}/vocab.txt", do_lower_case=False)
-    config = BertConfig(
-        vocab_size=len(vocab),
-        hidden_size=48,
-        num_hidden_layers=2,
-        num_attention_heads=4,
-        intermediate_size=96,
-        max_position_embeddings=40,
-        hidden_dropout_prob=0.0,
-        attention_probs_dropout_prob=0.0,
-    )
-    torch.manual_seed(0)
-    model = BertForMaskedLM(config)
-    perturb(model)
-    model.save_pretrained(model_dir)
-    tokenizer.save_pretrained(model_dir)
+    return BertTokenizerFast(vocab_file=f"{model_dir}/vocab.txt", do_lower_case=False)
 
 
-def create_modernbert_bpe(model_dir, *texts):
+def bpe_tokenizer(texts):
+    """A byte-level BPE learned from `texts`, its special tokens after every piece (as
+    ModernBERT's are), [MASK] taking the space before it; with the ids of [UNK] to [MASK]."""
     bpe = Tokenizer(models.BPE())
     bpe.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False)
     bpe.decoder = decoders.ByteLevel()
@@ -207,26 +215,24 @@ def create_modernbert_bpe(model_dir, *texts):
     tokenizer = PreTrainedTokenizerFast(
         tokenizer_object=bpe, unk_token="[UNK]", cls_token="[CLS]", sep_token="[SEP]",
         pad_token="[PAD]", mask_token=AddedToken("[MASK]", lstrip=True, special=True))
-    config = ModernBertConfig(
-        vocab_size=bpe.get_vocab_size(),
-        hidden_size=48,
-        num_hidden_layers=3,
-        num_attention_heads=4,
-        intermediate_size=64,
-        max_position_embeddings=40,
-        local_attention=8,
-        global_attn_every_n_layers=2,
-        pad_token_id=ids["[PAD]"],
-        cls_token_id=ids["[CLS]"],
-        sep_token_id=ids["[SEP]"],
-        bos_token_id=ids["[CLS]"],
-        eos_token_id=ids["[SEP]"],
-    )
-    torch.manual_seed(0)
-    model = ModernBertForMaskedLM(config)
-    perturb(model)
-    model.save_pretrained(model_dir)
-    tokenizer.save_pretrained(model_dir)
+    return tokenizer, ids
+
+
+def create_google(model_dir, *texts):
+    tokenizer = google_tokenizer(model_dir, texts)
+    save(small_bert(len(tokenizer)), tokenizer, model_dir)
+
+
+def create_modernbert_bpe(model_dir, *texts):
+    tokenizer, ids = bpe_tokenizer(texts)
+    # Without [BOS] and [EOS], ModernBERT's own config names [CLS] and [SEP] for them.
+    ids["[BOS]"], ids["[EOS]"] = ids["[CLS]"], ids["[SEP]"]
+    save(small_modernbert(len(tokenizer), ids), tokenizer, model_dir)
+
+
+def tokenizers_only(out, *texts):
+    google_tokenizer(f"{out}/google", texts).save_pretrained(f"{out}/google")
+    bpe_tokenizer(texts)[0].save_pretrained(f"{out}/bpe")
 
 
 def fill(model_dir, sentences, out):
@@ -252,4 +258,5 @@ if __name__ == "__main__":
         "create-google": create_google,
         "create-modernbert-bpe": create_modernbert_bpe,
         "fill": fill,
+        "tokenizers": tokenizers_only,
     }[command](*args)

@@ -120,33 +120,34 @@ fn run_stage(
 }
 
 fn import(config: &ImportStage, forced: bool, say: &mut dyn FnMut(&str)) -> Result<()> {
-    match run_import(config, forced)? {
-        None => say(&format!("{} is up to date", config.out.display())),
-        Some(summary) => import_lines(&config.out, &summary)
-            .iter()
-            .for_each(|line| say(line)),
-    }
+    let done = run_import(config, forced)?;
+    say_data_stage(&config.out, done, |s| import_lines(&config.out, s), say);
     Ok(())
 }
 
 fn tokenizer(config: &TokenizerStage, forced: bool, say: &mut dyn FnMut(&str)) -> Result<()> {
-    match run_tokenizer(config, forced)? {
-        None => say(&format!("{} is up to date", config.out.display())),
-        Some(report) => tokenizer_lines(&config.out, &report)
-            .iter()
-            .for_each(|line| say(line)),
-    }
+    let done = run_tokenizer(config, forced)?;
+    say_data_stage(&config.out, done, |r| tokenizer_lines(&config.out, r), say);
     Ok(())
 }
 
 fn shard(config: &ShardStage, forced: bool, say: &mut dyn FnMut(&str)) -> Result<()> {
-    match run_shard(config, forced)? {
-        None => say(&format!("{} is up to date", config.out.display())),
-        Some(summary) => shard_lines(&config.out, &summary)
-            .iter()
-            .for_each(|line| say(line)),
-    }
+    let done = run_shard(config, forced)?;
+    say_data_stage(&config.out, done, |s| shard_lines(&config.out, s), say);
     Ok(())
+}
+
+/// Says what a data stage wrote (`lines` of its report), or that `out` was up to date (`None`).
+fn say_data_stage<T>(
+    out: &Path,
+    done: Option<T>,
+    lines: impl FnOnce(&T) -> Vec<String>,
+    say: &mut dyn FnMut(&str),
+) {
+    match done {
+        None => say(&format!("{} is up to date", out.display())),
+        Some(report) => lines(&report).iter().for_each(|line| say(line)),
+    }
 }
 
 fn evaluate(

@@ -20,50 +20,17 @@ struct Foreign {
     bpe: PathBuf,
 }
 
-const MAKE_TOKENIZERS: &str = r#"
-import gzip, os, sys
-from tokenizers import Tokenizer, decoders, models, pre_tokenizers, processors, trainers
-from tokenizers.implementations import BertWordPieceTokenizer
-from transformers import BertTokenizerFast, PreTrainedTokenizerFast
-
-out, inputs = sys.argv[1], sys.argv[2:]
-lines = []
-for path in inputs:
-    with gzip.open(path, "rt", encoding="utf-8") as f:
-        lines.extend(l.strip() for l in f if l.strip())
-
-wordpiece = BertWordPieceTokenizer(lowercase=False, strip_accents=False)
-wordpiece.train_from_iterator(lines, vocab_size=3000, min_frequency=2, special_tokens=[])
-head = ["[PAD]"] + [f"[unused{i}]" for i in range(99)] + ["[UNK]", "[CLS]", "[SEP]", "[MASK]"]
-learned = sorted(wordpiece.get_vocab().items(), key=lambda kv: kv[1])
-vocab = head + [t for t, _ in learned if t not in head]
-os.makedirs(f"{out}/google")
-with open(f"{out}/google/vocab.txt", "w", encoding="utf-8") as f:
-    f.write("\n".join(vocab) + "\n")
-BertTokenizerFast(vocab_file=f"{out}/google/vocab.txt", do_lower_case=False).save_pretrained(f"{out}/google")
-
-bpe = Tokenizer(models.BPE())
-bpe.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False)
-bpe.decoder = decoders.ByteLevel()
-bpe.train_from_iterator(lines, trainers.BpeTrainer(
-    vocab_size=3000, min_frequency=2, initial_alphabet=pre_tokenizers.ByteLevel.alphabet()))
-bpe.add_special_tokens(["<|endoftext|>", "[UNK]", "[CLS]", "[SEP]", "[PAD]", "[MASK]"])
-bpe.post_processor = processors.TemplateProcessing(
-    single="[CLS] $A [SEP]", pair="[CLS] $A [SEP] $B [SEP]",
-    special_tokens=[(t, bpe.token_to_id(t)) for t in ["[CLS]", "[SEP]"]])
-PreTrainedTokenizerFast(
-    tokenizer_object=bpe, unk_token="[UNK]", cls_token="[CLS]", sep_token="[SEP]",
-    pad_token="[PAD]", mask_token="[MASK]").save_pretrained(f"{out}/bpe")
-"#;
+/// The transformers side of the interop tests, whose `tokenizers` command makes both.
+const REFERENCE: &str = include_str!("../hf_reference.py");
 
 fn foreign() -> &'static Foreign {
     static FOREIGN: OnceLock<Foreign> = OnceLock::new();
     FOREIGN.get_or_init(|| {
         let dir = scratch("foreign-tokenizers");
         let inputs = [data("ko.ui-docs.txt.gz"), data("en.bible-web.txt.gz")];
-        let mut args = vec![dir.to_str().unwrap()];
+        let mut args = vec!["tokenizers", dir.to_str().unwrap()];
         args.extend(inputs.iter().map(|p| p.to_str().unwrap()));
-        python(MAKE_TOKENIZERS, &args);
+        python(REFERENCE, &args);
         Foreign {
             google: dir.join("google/tokenizer.json"),
             bpe: dir.join("bpe/tokenizer.json"),

@@ -113,6 +113,13 @@ pub(crate) fn check_masking_rates(shards: &Path, min_candidates: usize) -> BTree
     assert!(candidates >= min_candidates);
     let rate = selected as f64 / candidates as f64;
     let share = |n: usize| n as f64 / selected as f64;
+    eprintln!(
+        "{}: {candidates} candidates, selected {rate:.4}, [MASK] {:.4}, random {:.4}, unchanged {:.4}",
+        shards.display(),
+        share(masked),
+        share(random),
+        share(unchanged)
+    );
     assert!((rate - 0.15).abs() <= 0.005, "selection rate {rate}");
     assert!(
         (share(masked) - 0.8).abs() <= 0.01,

@@ -173,6 +173,11 @@ fn check_inspect_masking(work: &Path) {
     }
     let rate = selected as f64 / candidates as f64;
     let share = |n: usize| n as f64 / selected as f64;
+    eprintln!(
+        "cloze inspect: {candidates} candidates, selected {rate:.4}, [MASK] {:.4}, random {:.4}",
+        share(masked),
+        share(random)
+    );
     assert!((rate - 0.15).abs() < 0.01, "selection rate {rate}");
     assert!(
         (share(masked) - 0.8).abs() < 0.02,
