@@ -13,7 +13,7 @@ use crate::config::model_section::Arch;
 use crate::hf::config_json::HfConfig;
 use crate::hf::safetensors_file::write_safetensors;
 use crate::hf::{
-    CONFIG_FILE, SPECIAL_TOKENS_FILE, TOKENIZER_CONFIG_FILE, TOKENIZER_FILE, VOCAB_FILE,
+    CONFIG_FILE, SPECIAL_TOKENS_MAP_FILE, TOKENIZER_CONFIG_FILE, TOKENIZER_FILE, VOCAB_FILE,
     WEIGHTS_FILE,
 };
 use crate::model::hf_names::hf_tensors;
@@ -56,7 +56,7 @@ pub fn export_hf(checkpoint: &Path, out: &Path, overwrite: bool) -> Result<Expor
         TOKENIZER_FILE,
         VOCAB_FILE,
         TOKENIZER_CONFIG_FILE,
-        SPECIAL_TOKENS_FILE,
+        SPECIAL_TOKENS_MAP_FILE,
     ];
     Ok(ExportSummary {
         checkpoint: trained.checkpoint,
@@ -108,7 +108,7 @@ fn tokenizer_files(trained: &TrainedModel) -> Result<Vec<(&'static str, Vec<u8>)
             serde_json::to_string_pretty(&tokenizer_config)?.into_bytes(),
         ),
         (
-            SPECIAL_TOKENS_FILE,
+            SPECIAL_TOKENS_MAP_FILE,
             serde_json::to_string_pretty(&special_tokens_map)?.into_bytes(),
         ),
     ])

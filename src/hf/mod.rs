@@ -16,5 +16,4 @@ pub const CONFIG_FILE: &str = "config.json";
 pub const WEIGHTS_FILE: &str = "model.safetensors";
 pub const TOKENIZER_FILE: &str = "tokenizer.json";
 pub const VOCAB_FILE: &str = "vocab.txt";
-pub const TOKENIZER_CONFIG_FILE: &str = "tokenizer_config.json";
-pub const SPECIAL_TOKENS_FILE: &str = "special_tokens_map.json";
+pub use crate::data::tokenizer::{SPECIAL_TOKENS_MAP_FILE, TOKENIZER_CONFIG_FILE};

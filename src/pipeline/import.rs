@@ -10,7 +10,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::hf::import::{ImportSummary, import_hf};
 use crate::hf::{
-    CONFIG_FILE, SPECIAL_TOKENS_FILE, TOKENIZER_CONFIG_FILE, TOKENIZER_FILE, WEIGHTS_FILE,
+    CONFIG_FILE, SPECIAL_TOKENS_MAP_FILE, TOKENIZER_CONFIG_FILE, TOKENIZER_FILE, WEIGHTS_FILE,
 };
 use crate::pipeline::stamp::{record, stamp, up_to_date};
 
@@ -32,7 +32,7 @@ pub fn run_import(stage: &ImportStage, force: bool) -> Result<Option<ImportSumma
         CONFIG_FILE,
         WEIGHTS_FILE,
         TOKENIZER_FILE,
-        SPECIAL_TOKENS_FILE,
+        SPECIAL_TOKENS_MAP_FILE,
         TOKENIZER_CONFIG_FILE,
     ]
     .iter()

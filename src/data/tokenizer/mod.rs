@@ -11,7 +11,7 @@
 
 use std::path::Path;
 
-use anyhow::{Context, Result, anyhow, bail};
+use anyhow::{Context, Result, anyhow};
 use sha2::{Digest, Sha256};
 use tokenizers::Tokenizer;
 
@@ -21,7 +21,7 @@ mod special_tokens;
 mod training;
 
 pub use files::TokenizerFiles;
-pub use role_names::SPECIAL_TOKENS_MAP_FILE;
+pub use role_names::{SPECIAL_TOKENS_MAP_FILE, TOKENIZER_CONFIG_FILE};
 pub use special_tokens::SpecialTokens;
 pub use training::{Normalization, TokenizerConfig, TrainingReport, train_tokenizer};
 
@@ -39,20 +39,6 @@ pub const BOS_ID: u32 = 5;
 pub const EOS_ID: u32 = 6;
 /// Marks a piece that continues the word of the piece before it.
 pub const CONTINUATION_PREFIX: &str = "##";
-
-/// Fails unless every special token sits at its fixed id: checked on what cloze trains.
-fn check_special_ids(tokenizer: &Tokenizer, path: &Path) -> Result<()> {
-    for (id, token) in SPECIAL_TOKENS.iter().enumerate() {
-        if tokenizer.token_to_id(token) != Some(id as u32) {
-            bail!(
-                "{}: special token {token} must have id {id}, has {:?}; this is not a cloze tokenizer",
-                path.display(),
-                tokenizer.token_to_id(token)
-            );
-        }
-    }
-    Ok(())
-}
 
 /// A trained tokenizer with what the data pipeline needs to know about its vocabulary.
 #[derive(Clone)]

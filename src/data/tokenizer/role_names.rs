@@ -12,7 +12,7 @@ use tokenizers::Tokenizer;
 /// HF's file naming each role's token, written beside a `tokenizer.json`.
 pub const SPECIAL_TOKENS_MAP_FILE: &str = "special_tokens_map.json";
 /// HF's tokenizer settings, which name the roles too when no map is written.
-const TOKENIZER_CONFIG_FILE: &str = "tokenizer_config.json";
+pub const TOKENIZER_CONFIG_FILE: &str = "tokenizer_config.json";
 
 /// A special role and its usual spellings, BERT's first.
 pub(super) struct Role {

@@ -25,7 +25,7 @@ use tokenizers::pre_tokenizers::sequence::Sequence as PreTokenizerSequence;
 use tokenizers::processors::template::TemplateProcessing;
 use tokenizers::{AddedToken, SplitDelimiterBehavior, Tokenizer};
 
-use super::{CLS_ID, CONTINUATION_PREFIX, SEP_ID, SPECIAL_TOKENS, UNK_ID, check_special_ids};
+use super::{CLS_ID, CONTINUATION_PREFIX, SEP_ID, SPECIAL_TOKENS, UNK_ID};
 use crate::data::corpus::{self, ReadOptions, SourceReport};
 use crate::data::wordpiece_training::{WordCounts, WordPieceSettings, train_wordpiece};
 use crate::progress;
@@ -213,6 +213,20 @@ fn learn_pieces(
             .map(|t| AddedToken::from(*t, true))
             .collect::<Vec<_>>(),
     );
+    Ok(())
+}
+
+/// Fails unless every special token sits at its fixed id: checked on what cloze trains.
+fn check_special_ids(tokenizer: &Tokenizer, path: &Path) -> Result<()> {
+    for (id, token) in SPECIAL_TOKENS.iter().enumerate() {
+        if tokenizer.token_to_id(token) != Some(id as u32) {
+            bail!(
+                "{}: special token {token} must have id {id}, has {:?}; this is not a cloze tokenizer",
+                path.display(),
+                tokenizer.token_to_id(token)
+            );
+        }
+    }
     Ok(())
 }
 
