@@ -2,7 +2,8 @@
 //! `NAME@FIRST-LAST` in the environment. Three kinds of point read it:
 //!
 //! - [`point`] aborts the process, as abruptly as `kill -9` (no destructor or cleanup runs), so
-//!   tests can crash it exactly where a real crash would do the most harm;
+//!   tests can crash it exactly where a real crash would do the most harm; [`kill_point`] sends
+//!   it `SIGKILL` itself, for a launcher (`mpirun`) that must see one rank killed;
 //! - [`write_error`] fails with the error a full disk gives (ENOSPC), where a write would;
 //! - [`active`] tells the caller to misbehave in its own way (a non-finite loss).
 //!
@@ -38,6 +39,17 @@ pub fn point(name: &str, step: u64) {
     if active(name, step) {
         eprintln!("{VARIABLE}: aborting at {name} (step {step})");
         std::process::abort();
+    }
+}
+
+/// Kills the process with `SIGKILL` (`kill -9`) if `CLOZE_FAULT` names this point.
+pub fn kill_point(name: &str, step: u64) {
+    if active(name, step) {
+        eprintln!("{VARIABLE}: kill -9 at {name} (step {step})");
+        // SAFETY: kill(2) on this process's own id; it does not return.
+        unsafe {
+            libc::kill(libc::getpid(), libc::SIGKILL);
+        }
     }
 }
 

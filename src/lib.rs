@@ -13,6 +13,7 @@ pub mod hf;
 pub mod interrupt;
 pub mod memory;
 pub mod model;
+pub mod parallel;
 pub mod pipeline;
 pub mod progress;
 pub mod report;

@@ -4,6 +4,7 @@ mod cli;
 
 use std::io::Write;
 use std::path::PathBuf;
+use std::rc::Rc;
 
 use anyhow::Result;
 use clap::Parser;
@@ -20,6 +21,7 @@ use cloze::eval::segments::score_files;
 use cloze::eval::summary::{bleu_json, bleu_lines, fill_lines, mlm_line, mlm_table};
 use cloze::hf::summary::{export_lines, import_lines};
 use cloze::interrupt::stop_on_interrupt;
+use cloze::parallel::ProcessGroup;
 use cloze::pipeline::run::{RunOptions, ended_line};
 use cloze::report::summary::report_lines;
 use cloze::report::write_report;
@@ -40,32 +42,56 @@ const EXIT_NONFINITE: i32 = 3;
 fn main() {
     cloze::memory::keep_freed_tensor_buffers();
     let cli = Cli::parse();
+    let group = cloze::parallel::join().unwrap_or_else(|error| {
+        eprintln!("error: {error:#}");
+        std::process::exit(1)
+    });
+    // Rank 0 speaks for a data-parallel job; the others only warn.
+    let log = if group.is_root() { &cli.log } else { "warn" };
     let filter = tracing_subscriber::EnvFilter::try_from_default_env()
-        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(&cli.log));
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(log));
     tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_writer(std::io::stderr)
         .with_target(false)
         .without_time()
         .init();
-    if let Err(error) = run(cli.command) {
-        eprintln!("error: {error:#}");
+    if let Err(error) = run(cli.command, &group) {
         let diverged = error.chain().any(|e| e.is::<NonFiniteLoss>());
-        std::process::exit(if diverged { EXIT_NONFINITE } else { 1 });
+        let code = if diverged { EXIT_NONFINITE } else { 1 };
+        if group.world() > 1 {
+            // The other ranks would wait for this one in their next collective operation.
+            eprintln!(
+                "error (rank {} of {}): {error:#}",
+                group.rank(),
+                group.world()
+            );
+            group.abort(code);
+        }
+        eprintln!("error: {error:#}");
+        drop(group);
+        std::process::exit(code);
     }
 }
 
-fn run(command: Command) -> Result<()> {
+fn run(command: Command, group: &Rc<dyn ProcessGroup>) -> Result<()> {
     match command {
         Command::Tokenizer(TokenizerCommand::Train(args)) => tokenizer_train(args),
         Command::Shard(args) => shard(args),
         Command::Inspect(args) => inspect(args),
-        Command::Pretrain(args) => pretrain(args),
-        Command::Run(args) => run_pipeline(args),
+        Command::Pretrain(args) => pretrain(args, group),
+        Command::Finetune(args) => finetune(args, group),
+        Command::Run(args) => {
+            anyhow::ensure!(
+                group.world() == 1,
+                "cloze run is one process; under mpirun, run its training stages with cloze \
+                 pretrain and cloze finetune"
+            );
+            run_pipeline(args)
+        }
         Command::Eval(EvalCommand::Mlm(args)) => eval_mlm(args),
         Command::Eval(EvalCommand::Bleu(args)) => eval_bleu(args),
         Command::Fill(args) => fill(args),
-        Command::Finetune(args) => finetune(args),
         Command::Translate(args) => translate(args),
         Command::Export(ExportCommand::Hf(args)) => export_hf(args),
         Command::Import(ImportCommand::Hf(args)) => import_hf(args),
@@ -122,29 +148,41 @@ fn inspect(args: InspectArgs) -> Result<()> {
     write_batches(&args.shards, config, args.batches, std::io::stdout().lock())
 }
 
-/// How `cloze pretrain` and `cloze finetune` run: stopped (after a checkpoint) by Ctrl-C.
-fn train_options(args: &TrainRunArgs, run_dir: PathBuf) -> TrainOptions {
+/// How `cloze pretrain` and `cloze finetune` run: stopped (after a checkpoint) by Ctrl-C, by
+/// the processes of `group`.
+fn train_options(
+    args: &TrainRunArgs,
+    run_dir: PathBuf,
+    group: &Rc<dyn ProcessGroup>,
+) -> TrainOptions {
     TrainOptions {
         run_dir,
         resume: args.resume,
         device: args.device,
         stop: stop_on_interrupt(),
+        group: group.clone(),
     }
 }
 
-fn pretrain(args: PretrainArgs) -> Result<()> {
+fn pretrain(args: PretrainArgs, group: &Rc<dyn ProcessGroup>) -> Result<()> {
     let config: PretrainConfig = args.run.load(&args.config)?;
     let run_dir = args.run.run_dir(config.run_dir.clone(), &args.config);
-    let outcome = cloze::train::pretrain::pretrain(&config, &train_options(&args.run, run_dir))?;
-    say(&pretraining_lines(&outcome));
+    let options = train_options(&args.run, run_dir, group);
+    let outcome = cloze::train::pretrain::pretrain(&config, &options)?;
+    if group.is_root() {
+        say(&pretraining_lines(&outcome));
+    }
     Ok(())
 }
 
-fn finetune(args: FinetuneArgs) -> Result<()> {
+fn finetune(args: FinetuneArgs, group: &Rc<dyn ProcessGroup>) -> Result<()> {
     let config = args.load_config()?;
     let run_dir = args.run.run_dir(config.run_dir.clone(), &args.config);
-    let outcome = cloze::train::finetune::finetune(&config, &train_options(&args.run, run_dir))?;
-    say(&finetuning_lines(&outcome));
+    let options = train_options(&args.run, run_dir, group);
+    let outcome = cloze::train::finetune::finetune(&config, &options)?;
+    if group.is_root() {
+        say(&finetuning_lines(&outcome));
+    }
     Ok(())
 }
 

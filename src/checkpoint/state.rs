@@ -28,6 +28,14 @@ pub struct TrainingState {
     pub tokenizer_sha256: String,
     /// The resolved run configuration, kept verbatim.
     pub config: serde_json::Value,
+    /// The ranks of the data-parallel job that trained it (1 in older checkpoints): with the
+    /// configuration's `train.grad_accum`, the micro-batches of each step.
+    #[serde(default = "one_rank")]
+    pub world: usize,
+}
+
+fn one_rank() -> usize {
+    1
 }
 
 /// The training state of a checkpoint directory.

@@ -141,6 +141,10 @@ impl FinetuneConfig {
 impl TrainingConfig for FinetuneConfig {
     const SECTION: &'static str = "finetune";
 
+    fn train(&self) -> &TrainSection {
+        &self.train
+    }
+
     /// The keys that must match for `--resume`: all but the length of the run and how often it
     /// checkpoints, validates and logs.
     fn resume_conflicts(&self, saved: &FinetuneConfig) -> Vec<&'static str> {

@@ -25,6 +25,9 @@ pub trait TrainingConfig: Serialize + DeserializeOwned {
 
     /// The keys that must match the saved configuration's for `--resume` to continue a run.
     fn resume_conflicts(&self, saved: &Self) -> Vec<&'static str>;
+
+    /// Its `[train]` table.
+    fn train(&self) -> &train_section::TrainSection;
 }
 
 /// The keys of `(key, same)` checks whose values differ.

@@ -117,6 +117,10 @@ impl PretrainConfig {
 impl TrainingConfig for PretrainConfig {
     const SECTION: &'static str = "pretrain";
 
+    fn train(&self) -> &TrainSection {
+        &self.train
+    }
+
     /// The keys that must match for `--resume` to continue a run: everything but the length of
     /// the run, how often it checkpoints, validates and logs, and how many non-finite steps it
     /// tolerates.

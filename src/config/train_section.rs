@@ -77,12 +77,12 @@ impl Default for TrainSection {
 
 impl TrainSection {
     /// The keys of this table that a resumed run may not change: those that shape the batches,
-    /// the data order and the random state.
+    /// the data order and the random state. `grad_accum` may change with the number of ranks, as
+    /// long as the micro-batches of a step do not ([`crate::train::data_parallel`] checks).
     pub fn resume_conflicts(&self, saved: &TrainSection) -> Vec<&'static str> {
         differing([
             ("train.batch_size", self.batch_size == saved.batch_size),
             ("train.seq_len", self.seq_len == saved.seq_len),
-            ("train.grad_accum", self.grad_accum == saved.grad_accum),
             ("train.seed", self.seed == saved.seed),
         ])
     }

@@ -117,6 +117,7 @@ pub fn import_hf(from: &Path, out: &Path) -> Result<ImportSummary> {
         manifest_sha256: String::new(),
         tokenizer_sha256: tokenizer.sha256().to_owned(),
         config: serde_json::to_value(&config)?,
+        world: 1,
     };
     save_weights(out, &state, &model, &tokenizer.files())?;
     Ok(ImportSummary {

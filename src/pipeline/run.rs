@@ -304,6 +304,7 @@ fn training_stage(
         resume: true,
         device: options.device,
         stop: options.stop.clone(),
+        group: std::rc::Rc::new(crate::parallel::SingleProcess),
     })?;
     run.stamp.record(&run.run_dir)?;
     lines.iter().for_each(|line| say(line));

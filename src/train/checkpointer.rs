@@ -27,16 +27,25 @@ pub struct Checkpointer<'a> {
     pub dir: PathBuf,
     pub keep: usize,
     pub seed: u64,
+    /// The ranks training the run.
+    pub world: usize,
     pub identity: &'a RunIdentity,
     tokenizer_sha256: String,
 }
 
 impl<'a> Checkpointer<'a> {
-    pub fn new(dir: PathBuf, keep: usize, seed: u64, identity: &'a RunIdentity) -> Self {
+    pub fn new(
+        dir: PathBuf,
+        keep: usize,
+        seed: u64,
+        world: usize,
+        identity: &'a RunIdentity,
+    ) -> Self {
         Self {
             dir,
             keep,
             seed,
+            world,
             tokenizer_sha256: sha256_hex(&identity.tokenizer.json),
             identity,
         }
@@ -60,6 +69,7 @@ impl<'a> Checkpointer<'a> {
             manifest_sha256: self.identity.manifest_sha256.clone(),
             tokenizer_sha256: self.tokenizer_sha256.clone(),
             config: self.identity.config.clone(),
+            world: self.world,
         };
         let path = save_checkpoint(
             &self.dir,

@@ -270,7 +270,8 @@ pub fn finetune(config: &FinetuneConfig, options: &TrainOptions) -> Result<Finet
             .context("cannot serialise the configuration")?,
     };
     let run = run_training(&task, model, t, &identity, options, &device)?;
-    let valid = if run.interrupted {
+    // The final validation: rank 0's, which alone writes the run's files.
+    let valid = if run.interrupted || !options.group.is_root() {
         None
     } else {
         task.evaluate(&run.model.valid(), 0)?

@@ -2,6 +2,7 @@
 //! differs, a task ([`task`]) with its objective ([`objective`]).
 
 pub mod checkpointer;
+pub mod data_parallel;
 pub mod finetune;
 pub mod objective;
 pub mod optimizer;

@@ -206,7 +206,8 @@ pub fn pretrain(config: &PretrainConfig, options: &TrainOptions) -> Result<Pretr
             .context("cannot serialise the configuration")?,
     };
     let run = run_training(&task, model, &config.train, &identity, options, &device)?;
-    let valid = if run.interrupted {
+    // The final validation: rank 0's, which alone writes the run's files.
+    let valid = if run.interrupted || !options.group.is_root() {
         None
     } else {
         task.final_validation(&run.model.valid(), run.steps, config, &options.run_dir)?

@@ -10,14 +10,42 @@ use crate::checkpoint::{
 };
 use crate::config::TrainingConfig;
 use crate::data::manifest::manifest_sha256;
+use crate::train::data_parallel::effective_batch_conflict;
 use crate::train::run::TrainOptions;
 
-/// Refuses to start over a run or to resume it with other settings (see [`check_run_directory`]),
-/// then clears what a killed run may have left: temporary files of interrupted writes.
+/// Refuses to start over a run or to resume it with other settings (see [`check_run_directory`])
+/// or another effective batch, then clears what a killed run may have left: temporary files of
+/// interrupted writes (rank 0's, which alone writes).
 pub fn prepare_run_directory<C: TrainingConfig>(config: &C, options: &TrainOptions) -> Result<()> {
     let conflicts = resume_conflicts(config, &options.run_dir)?;
     check_run_directory(&options.run_dir, options.resume, &conflicts)?;
-    crate::fsutil::remove_temporaries(&options.run_dir);
+    if options.resume {
+        check_effective_batch(config, options)?;
+    }
+    if options.group.is_root() {
+        crate::fsutil::remove_temporaries(&options.run_dir);
+    }
+    Ok(())
+}
+
+/// Refuses to resume a run whose newest checkpoint took another number of micro-batches a step
+/// (its ranks times its `train.grad_accum`) than this one would.
+fn check_effective_batch<C: TrainingConfig>(config: &C, options: &TrainOptions) -> Result<()> {
+    let Some(state) = latest_state(&options.run_dir.join(CHECKPOINTS_DIR)) else {
+        return Ok(());
+    };
+    let Ok(saved) = serde_json::from_value::<C>(state.config.clone()) else {
+        return Ok(());
+    };
+    let saved = (state.world, saved.train().grad_accum);
+    let now = (options.group.world(), config.train().grad_accum);
+    if let Some(conflict) = effective_batch_conflict(saved, now) {
+        bail!(
+            "cannot resume {} at step {}: {conflict}",
+            options.run_dir.display(),
+            state.step
+        );
+    }
     Ok(())
 }
 

@@ -3,6 +3,7 @@
 //! validate, checkpoint, stop (at the last step, on Ctrl-C, or after too many non-finite steps).
 
 use std::path::{Path, PathBuf};
+use std::rc::Rc;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Instant;
@@ -15,11 +16,15 @@ use burn::prelude::*;
 use crate::checkpoint::{CHECKPOINTS_DIR, CONFIG_FILE, has_checkpoints, load_latest};
 use crate::config::train_section::TrainSection;
 use crate::device::DeviceChoice;
+use crate::parallel::ProcessGroup;
 use crate::train::checkpointer::{Checkpointer, RunIdentity};
+use crate::train::data_parallel::{
+    check_same_job, micro_batch_seed, micro_batches_per_step, own_micro_batches,
+};
 use crate::train::objective::Objective;
 use crate::train::optimizer::{AdamWSettings, adamw};
 use crate::train::param_ids::with_seeded_param_ids;
-use crate::train::step::{StepReport, apply_gradients, compute_gradients, step_seed};
+use crate::train::step::{StepReport, StepShare, apply_gradients, compute_gradients, step_seed};
 use crate::train::step_log::StepLog;
 use crate::train::task::{TaskBatch, TaskBatches, TaskModel, TrainingTask};
 
@@ -32,6 +37,8 @@ pub struct TrainOptions {
     pub device: DeviceChoice,
     /// Set (by Ctrl-C) to checkpoint after the current step and stop.
     pub stop: Arc<AtomicBool>,
+    /// The processes training the run together: this one alone, or the ranks of an MPI job.
+    pub group: Rc<dyn ProcessGroup>,
 }
 
 /// How a run ended, with the stage's final validation `V`.
@@ -121,16 +128,31 @@ pub fn run_training<T: TrainingTask>(
     device: &Device,
 ) -> Result<RunResult<TaskModel<T>>> {
     let run_dir = &options.run_dir;
+    let group = options.group.as_ref();
     let checkpoint_dir = run_dir.join(CHECKPOINTS_DIR);
-    let checkpointer =
-        Checkpointer::new(checkpoint_dir, train.keep_checkpoints, train.seed, identity);
-    // Load or start.
+    let (keep, world) = (train.keep_checkpoints, group.world());
+    let checkpointer = Checkpointer::new(checkpoint_dir, keep, train.seed, world, identity);
+    // Load or start, on every rank from the same checkpoint.
     let run = load_or_start::<T>(model, train, &checkpointer.dir, options)?;
     let start = run.step;
-    std::fs::create_dir_all(run_dir)
-        .with_context(|| format!("cannot create the run directory {}", run_dir.display()))?;
-    crate::fsutil::write_atomic(&run_dir.join(CONFIG_FILE), identity.config_toml.as_bytes())?;
-    let log = StepLog::open(run_dir, train, start, run.tokens, task.valid_column())?;
+    let job = format!(
+        "starting step = {start}\nshards = {}\n{}",
+        identity.manifest_sha256, identity.config_toml
+    );
+    check_same_job(group, &job)?;
+    if group.is_root() {
+        std::fs::create_dir_all(run_dir)
+            .with_context(|| format!("cannot create the run directory {}", run_dir.display()))?;
+        crate::fsutil::write_atomic(&run_dir.join(CONFIG_FILE), identity.config_toml.as_bytes())?;
+    }
+    let log = StepLog::open(
+        run_dir,
+        train,
+        start,
+        run.tokens,
+        task.valid_column(),
+        group,
+    )?;
     let mut session = Session {
         task,
         train,
@@ -141,9 +163,16 @@ pub fn run_training<T: TrainingTask>(
     };
     let (run, interrupted) = session.steps(run)?;
     session.log.bar.finish_and_clear();
+    if world > 1 {
+        tracing::info!(
+            "{:.1}% of the steps' time went to summing over the {world} ranks (the gradients' \
+             all-reduce, waiting for the slowest rank included)",
+            100.0 * session.log.sync_share()
+        );
+    }
     let seconds = session.log.started.elapsed().as_secs_f64();
     // The last checkpoint, unless this session took no step and one is there already.
-    if run.step > start || !has_checkpoints(&session.checkpointer.dir) {
+    if group.is_root() && (run.step > start || !has_checkpoints(&session.checkpointer.dir)) {
         let path = session.save(&run)?;
         tracing::info!("checkpoint {}", path.display());
     }
@@ -171,19 +200,37 @@ struct Session<'a, T: TrainingTask> {
 impl<T: TrainingTask> Session<'_, T> {
     /// Steps from `run` to the end of the run, or to a stop request (then `true`).
     fn steps(&mut self, mut run: TaskRun<T>) -> Result<(TaskRun<T>, bool)> {
-        let (task, train) = (self.task, self.train);
+        let (task, train, group) = (self.task, self.train, self.options.group.as_ref());
         let schedule = train.schedule();
         let mut batches = task.batches(run.position.clone());
         let mut nonfinite_in_a_row = 0u64;
+        let own = own_micro_batches(group.rank(), train.grad_accum);
         while run.step < train.steps {
-            // Step: the device reseeded from (seed, step), so that a resumed run draws the
-            // dropout of an uninterrupted one.
-            self.device.seed(step_seed(train.seed, run.step));
-            let micro_batches = next_micro_batches::<T>(&mut batches, train.grad_accum, &mut run)?;
+            // Step: the device reseeded from (seed, step, micro-batch), so that a resumed run,
+            // and a micro-batch on any rank, draws the dropout of an uninterrupted one.
+            let seed = step_seed(train.seed, run.step);
+            let reseed = |i: usize| self.device.seed(micro_batch_seed(seed, i));
+            let step_batches = micro_batches_per_step(group.world(), train.grad_accum);
+            let mut micro_batches = next_micro_batches::<T>(&mut batches, step_batches, &mut run)?;
+            micro_batches.truncate(own.end);
+            micro_batches.drain(..own.start);
+            let share = StepShare {
+                group,
+                first_micro_batch: own.start,
+                reseed: &reseed,
+            };
             let lr = schedule.lr(run.step);
             let step_started = Instant::now();
             let report;
-            (run, report) = take_step(task.objective(), run, &micro_batches, lr, train.grad_clip);
+            (run, report) = take_step(
+                task.objective(),
+                run,
+                &micro_batches,
+                lr,
+                train.grad_clip,
+                &share,
+            );
+            crate::fault::kill_point("step-killed", run.step);
             nonfinite_in_a_row = if report.is_finite() {
                 0
             } else {
@@ -194,8 +241,8 @@ impl<T: TrainingTask> Session<'_, T> {
                 self.log
                     .skipped(run.step, &report, nonfinite_in_a_row, limit);
             }
-            // Validate, then log the step with its validation.
-            let valid = if periodic(train.valid_every, run.step, train.steps) {
+            // Validate (rank 0), then log the step with its validation.
+            let valid = if group.is_root() && periodic(train.valid_every, run.step, train.steps) {
                 task.validate(&run.model.valid(), train.valid_batches)?
             } else {
                 None
@@ -206,6 +253,8 @@ impl<T: TrainingTask> Session<'_, T> {
             // Checkpoint and stop.
             if nonfinite_in_a_row >= train.max_nonfinite_steps {
                 let checkpoint = self.save(&run)?;
+                // Every rank stops here; none may end the job before rank 0's checkpoint is whole.
+                group.barrier();
                 self.log.bar.finish_and_clear();
                 let (step, in_a_row) = (run.step, nonfinite_in_a_row);
                 return Err(NonFiniteLoss {
@@ -215,7 +264,7 @@ impl<T: TrainingTask> Session<'_, T> {
                 }
                 .into());
             }
-            if self.options.stop.load(Ordering::SeqCst) {
+            if group.any(self.options.stop.load(Ordering::SeqCst)) {
                 let interrupted = run.step < train.steps;
                 return Ok((run, interrupted));
             }
@@ -226,8 +275,12 @@ impl<T: TrainingTask> Session<'_, T> {
         Ok((run, false))
     }
 
+    /// Saves a checkpoint (rank 0 alone writes them) and returns its directory.
     fn save(&self, run: &TaskRun<T>) -> Result<PathBuf> {
         let checkpointer = &self.checkpointer;
+        if !self.options.group.is_root() {
+            return Ok(checkpointer.dir.clone());
+        }
         checkpointer.save(
             run.step,
             run.tokens,
@@ -252,13 +305,16 @@ fn load_or_start<T: TrainingTask>(
         weight_decay: train.weight_decay,
     };
     let model = with_seeded_param_ids(model, train.seed);
+    let world = options.group.world();
     tracing::info!(
-        "{} parameters on {}; {} steps of {} x {} sequences",
+        "{} parameters on {}; {} steps of {world} rank(s) x {} x {} sequences (an effective batch \
+         of {})",
         model.num_params(),
         options.device,
         train.steps,
         train.grad_accum,
-        train.batch_size
+        train.batch_size,
+        world * train.grad_accum * train.batch_size
     );
     let loaded = if options.resume {
         load_latest(checkpoint_dir, model.clone(), || adamw(settings))?
@@ -296,14 +352,14 @@ fn load_or_start<T: TrainingTask>(
     })
 }
 
-/// The `grad_accum` micro-batches of the next step; the run's data position moves past them.
+/// The `count` micro-batches of the next step; the run's data position moves past them.
 fn next_micro_batches<T: TrainingTask>(
     batches: &mut TaskBatches<'_, T>,
-    grad_accum: usize,
+    count: usize,
     run: &mut TaskRun<T>,
 ) -> Result<Vec<TaskBatch<T>>> {
-    let mut micro_batches = Vec::with_capacity(grad_accum);
-    for _ in 0..grad_accum {
+    let mut micro_batches = Vec::with_capacity(count);
+    for _ in 0..count {
         let (batch, after) = batches
             .next()
             .ok_or_else(|| anyhow!("the training split ended unexpectedly"))??;
@@ -321,8 +377,9 @@ fn take_step<O: Objective, P>(
     micro_batches: &[O::Batch],
     lr: f64,
     grad_clip: f64,
+    share: &StepShare,
 ) -> (RunState<O::Model, P>, StepReport) {
-    let mut gradients = compute_gradients(objective, &run.model, run.step, micro_batches);
+    let mut gradients = compute_gradients(objective, &run.model, run.step, micro_batches, share);
     if crate::fault::active("nonfinite-loss", run.step + 1) {
         gradients.report.loss = f64::NAN;
     }

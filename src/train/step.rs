@@ -1,12 +1,16 @@
 //! One optimisation step: gradients summed over micro-batches (the one gradient accumulator of
 //! pretraining and fine-tuning), measured, clipped and applied.
 
+use std::time::Instant;
+
 use burn::optim::{GradientsAccumulator, GradientsParams, ModuleOptimizer};
 use burn::prelude::*;
 
 use crate::data::batch::MaskedBatch;
 use crate::model::mlm::MlmModel;
+use crate::parallel::{ProcessGroup, SingleProcess};
 use crate::seed::splitmix64;
+use crate::train::data_parallel::sum_gradients;
 use crate::train::objective::{MlmObjective, Objective};
 use crate::train::optimizer::{clip_gradients, gradient_norm};
 
@@ -22,6 +26,9 @@ pub struct StepReport {
     pub tokens: usize,
     /// The global gradient norm before clipping.
     pub grad_norm: f64,
+    /// Seconds spent in the step's sums over the ranks of the job, waiting for the slowest
+    /// included (0 in a job of one).
+    pub sync_seconds: f64,
 }
 
 impl StepReport {
@@ -37,18 +44,48 @@ pub struct StepGradients {
     pub report: StepReport,
 }
 
-/// Forward and backward passes over `micro_batches` before step `step`, whose gradients are
-/// summed with weights that make the loss the mean over all their predicted positions.
+/// A rank's part of a step: its job, where its micro-batches sit among the step's, and how the
+/// device is reseeded before each.
+pub struct StepShare<'a> {
+    pub group: &'a dyn ProcessGroup,
+    /// The index, among the step's micro-batches, of this rank's first.
+    pub first_micro_batch: usize,
+    /// Reseeds the device's random state (dropout) for the step's micro-batch of this index.
+    pub reseed: &'a dyn Fn(usize),
+}
+
+impl StepShare<'static> {
+    /// A whole step in one process, the device's random state left as it is.
+    pub fn whole() -> Self {
+        fn keep_seed(_: usize) {}
+        Self {
+            group: &SingleProcess,
+            first_micro_batch: 0,
+            reseed: &keep_seed,
+        }
+    }
+}
+
+/// Forward and backward passes over this rank's `micro_batches` of step `step`, whose gradients
+/// are summed over them and over every rank of the job, with weights that make the loss the mean
+/// over all the step's predicted positions.
 pub fn compute_gradients<O: Objective>(
     objective: &O,
     model: &O::Model,
     step: u64,
     micro_batches: &[O::Batch],
+    share: &StepShare,
 ) -> StepGradients {
-    let total: usize = micro_batches.iter().map(|b| objective.predictions(b)).sum();
+    let own: usize = micro_batches.iter().map(|b| objective.predictions(b)).sum();
+    let mut total = [own as f64];
+    let sync_started = Instant::now();
+    share.group.sum_f64(&mut total);
+    let mut sync_seconds = sync_started.elapsed().as_secs_f64();
+    let total = total[0] as usize;
     let mut accumulator = GradientsAccumulator::<O::Model>::new();
     let (mut loss, mut correct, mut tokens) = (0.0, 0i64, 0);
-    for batch in micro_batches {
+    for (i, batch) in micro_batches.iter().enumerate() {
+        (share.reseed)(share.first_micro_batch + i);
         let scored = objective.batch_loss(model, batch);
         let weight = objective.predictions(batch) as f64 / total.max(1) as f64;
         let weighted = scored.loss.mul_scalar(weight);
@@ -60,7 +97,14 @@ pub fn compute_gradients<O: Objective>(
             GradientsParams::from_grads(weighted.backward(), model),
         );
     }
+    let mut measured = [loss, correct as f64, tokens as f64];
     let mut grads = accumulator.grads();
+    let sync_started = Instant::now();
+    share.group.sum_f64(&mut measured);
+    sum_gradients(share.group, model, &mut grads);
+    sync_seconds += sync_started.elapsed().as_secs_f64();
+    let [loss, correct, tokens] = measured;
+    let (correct, tokens) = (correct as i64, tokens as usize);
     objective.adjust_gradients(model, step, &mut grads);
     let grad_norm = gradient_norm(model, &mut grads);
     StepGradients {
@@ -71,6 +115,7 @@ pub fn compute_gradients<O: Objective>(
             predictions: total,
             tokens,
             grad_norm,
+            sync_seconds,
         },
     }
 }
@@ -98,7 +143,7 @@ pub fn train_step(
     lr: f64,
     grad_clip: f64,
 ) -> (MlmModel, StepReport) {
-    let gradients = compute_gradients(&MlmObjective, &model, 0, micro_batches);
+    let gradients = compute_gradients(&MlmObjective, &model, 0, micro_batches, &StepShare::whole());
     let report = gradients.report;
     if !report.is_finite() {
         return (model, report);

@@ -8,12 +8,14 @@ use anyhow::Result;
 use crate::checkpoint::METRICS_FILE;
 use crate::checkpoint::metrics::{MetricsLog, StepMetrics, ValidMetrics};
 use crate::config::train_section::TrainSection;
+use crate::parallel::ProcessGroup;
 use crate::train::step::StepReport;
 
 /// What a run shows and records of its steps: `metrics.csv`, the progress bar, and log lines
 /// when standard error is not a terminal.
 pub struct StepLog {
-    metrics: MetricsLog,
+    /// None on the ranks other than 0, which record nothing.
+    metrics: Option<MetricsLog>,
     pub bar: indicatif::ProgressBar,
     pub started: Instant,
     /// Tokens trained on before this session: the rate counts this session's only.
@@ -22,26 +24,43 @@ pub struct StepLog {
     /// The run's length, and the steps between log lines.
     steps: u64,
     log_every: u64,
+    /// This session's seconds in steps, and in sums over the job's ranks.
+    step_seconds: f64,
+    sync_seconds: f64,
 }
 
 impl StepLog {
     /// Opens `metrics.csv` in `run_dir` (dropping rows past `start`, the step resumed from) and
-    /// starts the progress bar; the session's rate counts from `tokens`.
+    /// starts the progress bar; the session's rate counts from `tokens`. Only rank 0 of `group`
+    /// records and shows anything.
     pub fn open(
         run_dir: &Path,
         train: &TrainSection,
         start: u64,
         tokens: u64,
         valid_column: &'static str,
+        group: &dyn ProcessGroup,
     ) -> Result<Self> {
+        let (metrics, bar) = if group.is_root() {
+            let path = run_dir.join(METRICS_FILE);
+            let metrics = MetricsLog::open(&path, start, valid_column)?;
+            (
+                Some(metrics),
+                crate::progress::steps_bar(train.steps, start),
+            )
+        } else {
+            (None, indicatif::ProgressBar::hidden())
+        };
         Ok(Self {
-            metrics: MetricsLog::open(&run_dir.join(METRICS_FILE), start, valid_column)?,
-            bar: crate::progress::steps_bar(train.steps, start),
+            metrics,
+            bar,
             started: Instant::now(),
             tokens_at_start: tokens,
             valid_column,
             steps: train.steps,
             log_every: train.log_every,
+            step_seconds: 0.0,
+            sync_seconds: 0.0,
         })
     }
 
@@ -57,7 +76,12 @@ impl StepLog {
     ) -> Result<()> {
         let elapsed = self.started.elapsed().as_secs_f64();
         let session_rate = (tokens - self.tokens_at_start) as f64 / elapsed.max(1e-9);
-        self.metrics.append(
+        self.step_seconds += seconds;
+        self.sync_seconds += report.sync_seconds;
+        let Some(metrics) = &mut self.metrics else {
+            return Ok(());
+        };
+        metrics.append(
             &StepMetrics {
                 step,
                 tokens,
@@ -99,8 +123,16 @@ impl StepLog {
         Ok(())
     }
 
+    /// The share of this session's step time spent in sums over the job's ranks.
+    pub fn sync_share(&self) -> f64 {
+        self.sync_seconds / self.step_seconds.max(1e-9)
+    }
+
     /// Warns of a skipped step, the `in_a_row`-th in a row.
     pub fn skipped(&self, step: u64, report: &StepReport, in_a_row: u64, limit: u64) {
+        if self.metrics.is_none() {
+            return;
+        }
         self.bar.suspend(|| {
             tracing::warn!(
                 "step {step}: loss {}, gradient norm {}: skipped, the weights are those of step {} \

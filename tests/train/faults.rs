@@ -105,7 +105,7 @@ fn logged_steps(run: &Path) -> u64 {
 
 /// Every file and directory under `dir` whose name starts with a dot: temporaries and
 /// half-written checkpoints.
-fn hidden_entries(dir: &Path) -> Vec<PathBuf> {
+pub(crate) fn hidden_entries(dir: &Path) -> Vec<PathBuf> {
     let mut found = Vec::new();
     for entry in std::fs::read_dir(dir).unwrap() {
         let path = entry.unwrap().path();

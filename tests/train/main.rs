@@ -5,6 +5,8 @@ mod bleu;
 #[path = "../data/common.rs"]
 #[allow(dead_code)]
 mod common;
+#[cfg(feature = "mpi")]
+mod data_parallel;
 mod eval;
 mod faults;
 mod hf;
@@ -131,6 +133,7 @@ fn run(session: Session) -> (u64, Vec<f64>) {
                 manifest_sha256: String::new(),
                 tokenizer_sha256: String::new(),
                 config: serde_json::json!({}),
+                world: 1,
             };
             save_checkpoint(session.dir, &state, &model, &optimizer, &no_tokenizer()).unwrap();
             prune_checkpoints(session.dir, 2, step + 1).unwrap();
@@ -290,6 +293,7 @@ fn a_checkpoint_round_trip_gives_identical_predictions() {
         manifest_sha256: String::new(),
         tokenizer_sha256: String::new(),
         config: serde_json::json!({}),
+        world: 1,
     };
     save_checkpoint(&dir, &state, &model, &optimizer, &no_tokenizer()).unwrap();
     let fresh = tiny_model(vocab_size, &device);

@@ -35,7 +35,7 @@ pub(crate) fn pair_shards() -> &'static Path {
     })
 }
 
-fn write_config(dir: &Path) -> PathBuf {
+pub(crate) fn write_config(dir: &Path) -> PathBuf {
     let path = dir.join("finetune.toml");
     std::fs::write(
         &path,
@@ -75,7 +75,7 @@ fn cloze(args: &[&str], fault: Option<&str>) -> Output {
     command.output().unwrap()
 }
 
-fn finetune(config: &Path, run: &Path, extra: &[&str], fault: Option<&str>) -> Output {
+pub(crate) fn finetune(config: &Path, run: &Path, extra: &[&str], fault: Option<&str>) -> Output {
     let mut args = vec![
         "finetune",
         "--config",
