@@ -6,6 +6,7 @@ pub mod data_parallel;
 pub mod finetune;
 pub mod objective;
 pub mod optimizer;
+pub mod outcome;
 pub mod param_ids;
 pub mod pretrain;
 pub mod resume;

@@ -23,6 +23,7 @@ use crate::train::data_parallel::{
 };
 use crate::train::objective::Objective;
 use crate::train::optimizer::{AdamWSettings, adamw};
+pub use crate::train::outcome::{RunOutcome, RunResult};
 use crate::train::param_ids::with_seeded_param_ids;
 use crate::train::step::{StepReport, StepShare, apply_gradients, compute_gradients, step_seed};
 use crate::train::step_log::StepLog;
@@ -39,48 +40,6 @@ pub struct TrainOptions {
     pub stop: Arc<AtomicBool>,
     /// The processes training the run together: this one alone, or the ranks of an MPI job.
     pub group: Rc<dyn ProcessGroup>,
-}
-
-/// How a run ended, with the stage's final validation `V`.
-#[derive(Clone, Debug)]
-pub struct RunOutcome<V> {
-    pub run_dir: PathBuf,
-    /// The step the run started from (0, or the checkpoint it resumed).
-    pub start_step: u64,
-    /// Steps completed in all.
-    pub steps: u64,
-    /// Stopped before `train.steps` by a stop request.
-    pub interrupted: bool,
-    /// Validation at the end, when there is validation data and the run was not interrupted.
-    pub valid: Option<V>,
-    /// Tokens per second over this session's steps.
-    pub tokens_per_s: f64,
-    pub seconds: f64,
-}
-
-/// How the loop ended: the model after the last step, on the autodiff device.
-pub struct RunResult<M> {
-    pub model: M,
-    pub start_step: u64,
-    pub steps: u64,
-    pub interrupted: bool,
-    pub tokens_per_s: f64,
-    pub seconds: f64,
-}
-
-impl<M> RunResult<M> {
-    /// The outcome a stage reports, with its final validation.
-    pub fn outcome<V>(&self, run_dir: &Path, valid: Option<V>) -> RunOutcome<V> {
-        RunOutcome {
-            run_dir: run_dir.to_owned(),
-            start_step: self.start_step,
-            steps: self.steps,
-            interrupted: self.interrupted,
-            valid,
-            tokens_per_s: self.tokens_per_s,
-            seconds: self.seconds,
-        }
-    }
 }
 
 /// A run stopped because too many steps in a row had a non-finite loss or gradient norm.
@@ -111,6 +70,9 @@ struct RunState<M, P> {
 /// A task's run state.
 type TaskRun<T> = RunState<TaskModel<T>, <T as TrainingTask>::Position>;
 
+/// A task's run state after a step, and what the step measured.
+type StepOutcome<T> = (TaskRun<T>, StepReport);
+
 /// Whether a periodic event (every `every` steps, 0: never) falls after `step`: the last step
 /// has its own.
 pub fn periodic(every: u64, step: u64, steps: u64) -> bool {
@@ -135,24 +97,9 @@ pub fn run_training<T: TrainingTask>(
     // Load or start, on every rank from the same checkpoint.
     let run = load_or_start::<T>(model, train, &checkpointer.dir, options)?;
     let start = run.step;
-    let job = format!(
-        "starting step = {start}\nshards = {}\n{}",
-        identity.manifest_sha256, identity.config_toml
-    );
-    check_same_job(group, &job)?;
-    if group.is_root() {
-        std::fs::create_dir_all(run_dir)
-            .with_context(|| format!("cannot create the run directory {}", run_dir.display()))?;
-        crate::fsutil::write_atomic(&run_dir.join(CONFIG_FILE), identity.config_toml.as_bytes())?;
-    }
-    let log = StepLog::open(
-        run_dir,
-        train,
-        start,
-        run.tokens,
-        task.valid_column(),
-        group,
-    )?;
+    start_run_directory(group, run_dir, identity, start)?;
+    let valid_column = task.valid_column();
+    let log = StepLog::open(run_dir, train, start, run.tokens, valid_column, group)?;
     let mut session = Session {
         task,
         train,
@@ -162,14 +109,7 @@ pub fn run_training<T: TrainingTask>(
         log,
     };
     let (run, interrupted) = session.steps(run)?;
-    session.log.bar.finish_and_clear();
-    if world > 1 {
-        tracing::info!(
-            "{:.1}% of the steps' time went to summing over the {world} ranks (the gradients' \
-             all-reduce, waiting for the slowest rank included)",
-            100.0 * session.log.sync_share()
-        );
-    }
+    session.log.finish(world);
     let seconds = session.log.started.elapsed().as_secs_f64();
     // The last checkpoint, unless this session took no step and one is there already.
     if group.is_root() && (run.step > start || !has_checkpoints(&session.checkpointer.dir)) {
@@ -185,6 +125,27 @@ pub fn run_training<T: TrainingTask>(
         seconds,
         model: run.model,
     })
+}
+
+/// Refuses to train unless every rank runs rank 0's job (configuration, shards and starting
+/// step), then writes the run's `config.toml` (rank 0).
+fn start_run_directory(
+    group: &dyn ProcessGroup,
+    run_dir: &Path,
+    identity: &RunIdentity,
+    start: u64,
+) -> Result<()> {
+    let job = format!(
+        "starting step = {start}\nshards = {}\n{}",
+        identity.manifest_sha256, identity.config_toml
+    );
+    check_same_job(group, &job)?;
+    if group.is_root() {
+        std::fs::create_dir_all(run_dir)
+            .with_context(|| format!("cannot create the run directory {}", run_dir.display()))?;
+        crate::fsutil::write_atomic(&run_dir.join(CONFIG_FILE), identity.config_toml.as_bytes())?;
+    }
+    Ok(())
 }
 
 /// What the steps of one session of a run share.
@@ -204,32 +165,15 @@ impl<T: TrainingTask> Session<'_, T> {
         let schedule = train.schedule();
         let mut batches = task.batches(run.position.clone());
         let mut nonfinite_in_a_row = 0u64;
-        let own = own_micro_batches(group.rank(), train.grad_accum);
+        let step_batches = micro_batches_per_step(group.world(), train.grad_accum);
         while run.step < train.steps {
-            // Step: the device reseeded from (seed, step, micro-batch), so that a resumed run,
-            // and a micro-batch on any rank, draws the dropout of an uninterrupted one.
-            let seed = step_seed(train.seed, run.step);
-            let reseed = |i: usize| self.device.seed(micro_batch_seed(seed, i));
-            let step_batches = micro_batches_per_step(group.world(), train.grad_accum);
-            let mut micro_batches = next_micro_batches::<T>(&mut batches, step_batches, &mut run)?;
-            micro_batches.truncate(own.end);
-            micro_batches.drain(..own.start);
-            let share = StepShare {
-                group,
-                first_micro_batch: own.start,
-                reseed: &reseed,
-            };
+            // Step, on this rank's micro-batches of the step's.
+            let micro_batches = next_micro_batches::<T>(&mut batches, step_batches, &mut run)?;
+            let own = own_micro_batches(group.rank(), train.grad_accum);
             let lr = schedule.lr(run.step);
             let step_started = Instant::now();
             let report;
-            (run, report) = take_step(
-                task.objective(),
-                run,
-                &micro_batches,
-                lr,
-                train.grad_clip,
-                &share,
-            );
+            (run, report) = self.step(run, &micro_batches[own], lr);
             crate::fault::kill_point("step-killed", run.step);
             nonfinite_in_a_row = if report.is_finite() {
                 0
@@ -273,6 +217,22 @@ impl<T: TrainingTask> Session<'_, T> {
             }
         }
         Ok((run, false))
+    }
+
+    /// One step on this rank's `micro_batches`, the device reseeded from (seed, step,
+    /// micro-batch) before each, so that a resumed run, and a micro-batch on any rank, draws the
+    /// dropout of an uninterrupted one.
+    fn step(&self, run: TaskRun<T>, micro_batches: &[TaskBatch<T>], lr: f64) -> StepOutcome<T> {
+        let (train, group) = (self.train, self.options.group.as_ref());
+        let seed = step_seed(train.seed, run.step);
+        let reseed = |i: usize| self.device.seed(micro_batch_seed(seed, i));
+        let share = StepShare {
+            group,
+            first_micro_batch: own_micro_batches(group.rank(), train.grad_accum).start,
+            reseed: &reseed,
+        };
+        let objective = self.task.objective();
+        take_step(objective, run, micro_batches, lr, train.grad_clip, &share)
     }
 
     /// Saves a checkpoint (rank 0 alone writes them) and returns its directory.

@@ -123,9 +123,17 @@ impl StepLog {
         Ok(())
     }
 
-    /// The share of this session's step time spent in sums over the job's ranks.
-    pub fn sync_share(&self) -> f64 {
-        self.sync_seconds / self.step_seconds.max(1e-9)
+    /// Clears the progress bar and, in a job of several ranks, says what share of the session's
+    /// step time went to sums over them.
+    pub fn finish(&self, world: usize) {
+        self.bar.finish_and_clear();
+        if world > 1 && self.metrics.is_some() {
+            tracing::info!(
+                "{:.1}% of the steps' time went to summing over the {world} ranks (the gradients' \
+                 all-reduce, waiting for the slowest rank included)",
+                100.0 * self.sync_seconds / self.step_seconds.max(1e-9)
+            );
+        }
     }
 
     /// Warns of a skipped step, the `in_a_row`-th in a row.
