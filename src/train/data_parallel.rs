@@ -173,9 +173,9 @@ pub fn sum_gradients<M: Module>(group: &dyn ProcessGroup, model: &M, grads: &mut
         mut present,
         ..
     } = gather;
+    let split = values.len();
     values.append(&mut present);
     group.sum_f32(&mut values);
-    let split = values.len() - grads_count(model);
     let (values, present) = values.split_at(split);
     model.visit(&mut Scatter {
         grads,
@@ -185,19 +185,6 @@ pub fn sum_gradients<M: Module>(group: &dyn ProcessGroup, model: &M, grads: &mut
         offset: 0,
         index: 0,
     });
-}
-
-/// The number of distinct parameters of `model`.
-fn grads_count<M: Module>(model: &M) -> usize {
-    struct Count(HashSet<ParamId>);
-    impl ModuleVisitor for Count {
-        fn visit_float<const D: usize>(&mut self, param: &Param<Tensor<D>>) {
-            self.0.insert(param.id);
-        }
-    }
-    let mut count = Count(HashSet::new());
-    model.visit(&mut count);
-    count.0.len()
 }
 
 #[cfg(test)]
