@@ -105,8 +105,12 @@ fn main() -> anyhow::Result<()> {
     let batches = Loader::start(set, config, LoaderPosition::default())
         .take(step_rate::WARMUP + TRAIN_STEPS)
         .collect::<anyhow::Result<Vec<_>>>()?;
-    let train_step_tokens_s =
-        step_rate::small_step_rate(cloze::device::DeviceChoice::Flex, vocab, &batches)?;
+    let train_step_tokens_s = step_rate::small_step_rate(
+        cloze::device::DeviceChoice::Flex,
+        step_rate::Precision::F32,
+        vocab,
+        &batches,
+    )?;
     let consumed_seq_s = train_step_tokens_s / 128.0;
 
     let result = serde_json::json!({

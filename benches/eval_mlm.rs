@@ -16,7 +16,6 @@ use cloze::data::tokenizer::ClozeTokenizer;
 use cloze::device::DeviceChoice;
 use cloze::eval::mlm::{MlmEvalOptions, evaluate_mlm};
 use cloze::eval::script::vocabulary_scripts;
-use cloze::model::config::TransformerConfig;
 use cloze::model::mlm::MlmModel;
 
 #[path = "common/corpus_shards.rs"]
@@ -25,7 +24,7 @@ use corpus_shards::{data, tokenizer_and_shards};
 
 #[path = "common/step_rate.rs"]
 mod step_rate;
-use step_rate::{WARMUP, small_step_rate};
+use step_rate::{Precision, WARMUP, pipeline_small, small_step_rate};
 
 const BATCH: usize = 32;
 const SEQ: usize = 128;
@@ -76,7 +75,7 @@ fn main() -> Result<()> {
         eprintln!("{choice}: evaluating {eval_batches} batches of small at {BATCH} x {SEQ} ...");
         let device = choice.device()?;
         device.seed(0);
-        let model_config = TransformerConfig::named("small", vocab)?.with_max_len(SEQ);
+        let model_config = pipeline_small(vocab, SEQ)?;
         let model = MlmModel::new(&model_config, &device);
         let options = MlmEvalOptions {
             max_batches: eval_batches,
@@ -95,7 +94,7 @@ fn main() -> Result<()> {
         )?;
         let evaluation = evaluate_mlm(&model, set.clone(), &config, &options)?;
         eprintln!("{choice}: {steps} training steps ...");
-        let train = small_step_rate(choice, vocab, &train_batches)?;
+        let train = small_step_rate(choice, Precision::F32, vocab, &train_batches)?;
         let eval = evaluation.tokens_per_s();
         results.push(serde_json::json!({
             "device": choice.to_string(),

@@ -8,6 +8,7 @@
 mod file;
 pub mod finetune;
 pub mod model_section;
+pub mod precision;
 pub mod pretrain;
 pub mod schedule;
 pub mod train_section;

@@ -4,6 +4,7 @@
 use serde::{Deserialize, Serialize};
 
 use crate::config::differing;
+use crate::config::precision::PrecisionChoice;
 use crate::config::schedule::{Decay, LrSchedule};
 
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -46,6 +47,10 @@ pub struct TrainSection {
     /// A step whose loss or gradient norm is not finite is skipped (the weights and optimizer
     /// state stay as they were); after this many in a row the run checkpoints and stops.
     pub max_nonfinite_steps: u64,
+    /// The float type of the forward and backward passes: `f32`, `bf16` (f32 weights, optimizer
+    /// state and checkpoints all the same) or `auto` (bf16 where the device multiplies it
+    /// natively).
+    pub precision: PrecisionChoice,
 }
 
 impl Default for TrainSection {
@@ -71,6 +76,7 @@ impl Default for TrainSection {
             valid_batches: 0,
             log_every: 50,
             max_nonfinite_steps: 10,
+            precision: PrecisionChoice::F32,
         }
     }
 }

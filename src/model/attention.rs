@@ -9,7 +9,8 @@
 
 use burn::nn::{Dropout, DropoutConfig, Linear, LinearConfig};
 use burn::prelude::*;
-use burn::tensor::activation::softmax;
+
+use crate::model::precision::softmax_f32;
 
 use crate::model::rope::Rope;
 
@@ -117,7 +118,7 @@ impl Attention {
                 .expand([batch, heads, len_q, len_k]);
             scores = scores.mask_fill(mask, -1.0e9);
         }
-        let weights = self.dropout.forward(softmax(scores, 3));
+        let weights = self.dropout.forward(softmax_f32(scores, 3));
         let context = weights
             .matmul(kv.values.clone())
             .swap_dims(1, 2)

@@ -12,6 +12,7 @@ use burn::prelude::*;
 use crate::model::config::{Positions, TransformerConfig};
 use crate::model::modernbert::init::truncated_normal;
 use crate::model::modernbert::settings::INITIALIZER_RANGE;
+use crate::model::precision::as_dtype_of;
 
 #[derive(Module, Debug)]
 pub struct InputEmbedding {
@@ -108,7 +109,8 @@ impl InputEmbedding {
             x = x + table.forward(index);
         }
         if let Some(sinusoids) = &self.sinusoids {
-            x = x + sinusoids.clone().slice(s![start..end]).unsqueeze::<3>();
+            let table = as_dtype_of(sinusoids.clone().slice(s![start..end]), &x);
+            x = x + table.unsqueeze::<3>();
         }
         if let Some(types) = &self.token_types {
             x = x + types.weight.val().slice(s![0..1]).unsqueeze::<3>();

@@ -8,6 +8,7 @@ use burn::module::Param;
 use burn::nn::loss::CrossEntropyLossConfig;
 use burn::nn::{Gelu, LayerNorm, LayerNormConfig, Linear, LinearConfig, Relu};
 use burn::prelude::*;
+use burn::tensor::FloatDType;
 
 use crate::model::config::TransformerConfig;
 use crate::model::encoder::Encoder;
@@ -90,7 +91,7 @@ impl MlmModel {
         let logits = self.logits(input.ids, input.padding, input.positions);
         let loss = CrossEntropyLossConfig::new()
             .init(&logits.device())
-            .forward(logits.clone(), input.targets);
+            .forward(logits.clone().cast(FloatDType::F32), input.targets);
         MlmOutput { loss, logits }
     }
 }
@@ -167,6 +168,90 @@ mod tests {
             .into_scalar();
         assert!((loss - changed).abs() > 1e-6);
         assert!(loss.is_finite() && loss > 0.0);
+    }
+
+    /// The dtype of every parameter's gradient, `None` where it has none.
+    struct GradientDtypes<'a> {
+        grads: &'a burn::optim::GradientsParams,
+        found: Vec<Option<burn::tensor::DType>>,
+    }
+
+    impl burn::module::ModuleVisitor for GradientDtypes<'_> {
+        fn visit_float<const D: usize>(&mut self, param: &Param<Tensor<D>>) {
+            self.found
+                .push(self.grads.get::<D>(param.id).map(|g| g.dtype()));
+        }
+    }
+
+    /// flex, and LibTorch's CPU in a build with it: the backend that promotes a stray f32
+    /// tensor, and so the one where a bf16 pass can silently fall back to f32.
+    fn devices() -> Vec<Device> {
+        #[allow(unused_mut)]
+        let mut devices = vec![Device::flex()];
+        #[cfg(feature = "tch")]
+        devices.push(crate::device::DeviceChoice::TchCpu.device().unwrap());
+        devices
+    }
+
+    #[test]
+    fn a_bf16_view_computes_in_bf16_and_its_gradients_reach_the_f32_weights() {
+        use crate::model::config::Positions;
+        use crate::model::modernbert::settings::ModernBertSettings;
+        use crate::model::precision::{Precision, computing_view};
+        use burn::tensor::DType;
+
+        let base = TransformerConfig::named("tiny", 50)
+            .unwrap()
+            .with_max_len(16)
+            .with_dropout(0.1);
+        let configs = [
+            base.clone(),
+            base.clone()
+                .with_position_scheme(Positions::Rope)
+                .with_pre_ln(true),
+            base.clone()
+                .with_position_scheme(Positions::Learned)
+                .with_gelu(true),
+            base.with_position_scheme(Positions::Rope)
+                .with_pre_ln(true)
+                .with_gelu(true)
+                .with_modernbert(Some(ModernBertSettings::new().with_local_attention(2))),
+        ];
+        for device in devices() {
+            let device = device.autodiff();
+            for config in &configs {
+                let model = {
+                    let _rng = crate::seed::device_rng_lock();
+                    device.seed(3);
+                    MlmModel::new(config, &device)
+                };
+                let view = computing_view(&model, Precision::Bf16);
+                let ids = vec![2, 10, 4, 12, 3, 0, 2, 20, 21, 4, 3, 0];
+                let mut pad = vec![false; 12];
+                (pad[5], pad[11]) = (true, true);
+                let batch = input(ids, pad, vec![2, 9], vec![11, 22], &device);
+                let hidden = view
+                    .encoder
+                    .forward(batch.ids.clone(), batch.padding.clone());
+                // Any f32 tensor met on the way would have promoted the residual stream to f32.
+                assert_eq!(hidden.dtype(), DType::BF16, "{device:?} {config:?}");
+                let out = view.forward(batch);
+                assert_eq!(out.logits.dtype(), DType::BF16);
+                assert_eq!(out.loss.dtype(), DType::F32);
+                let grads = burn::optim::GradientsParams::from_grads(out.loss.backward(), &model);
+                let mut dtypes = GradientDtypes {
+                    grads: &grads,
+                    found: Vec::new(),
+                };
+                model.visit(&mut dtypes);
+                assert!(dtypes.found.len() > 10);
+                assert!(
+                    dtypes.found.iter().all(|d| *d == Some(DType::F32)),
+                    "{device:?}: {:?}",
+                    dtypes.found
+                );
+            }
+        }
     }
 
     #[test]

@@ -20,6 +20,7 @@ pub mod hf_names;
 pub mod mlm;
 pub mod modernbert;
 pub mod named_tensors;
+pub mod precision;
 pub mod rope;
 pub mod search;
 pub mod seq2seq;

@@ -11,6 +11,8 @@
 
 use burn::prelude::*;
 
+use crate::model::precision::as_dtype_of;
+
 #[derive(Module, Debug)]
 pub struct Rope {
     /// `cos(pos * theta^(-2i/d_head))`, each frequency twice (both halves): `[max_len, d_head]`.
@@ -54,8 +56,8 @@ impl Rope {
             "position {end} is past the rotary table's {} positions",
             self.max_len()
         );
-        let cos = self.cos.clone().slice(s![start..end]).unsqueeze::<4>();
-        let sin = self.sin.clone().slice(s![start..end]).unsqueeze::<4>();
+        let cos = as_dtype_of(self.cos.clone().slice(s![start..end]), &x).unsqueeze::<4>();
+        let sin = as_dtype_of(self.sin.clone().slice(s![start..end]), &x).unsqueeze::<4>();
         let half = d_head / 2;
         let first = x.clone().slice(s![.., .., .., 0..half]);
         let second = x.clone().slice(s![.., .., .., half..d_head]);

@@ -5,6 +5,7 @@
 use burn::module::Param;
 use burn::nn::loss::CrossEntropyLossConfig;
 use burn::prelude::*;
+use burn::tensor::FloatDType;
 use burn::tensor::activation::log_softmax;
 
 use crate::model::config::TransformerConfig;
@@ -103,7 +104,10 @@ impl Seq2Seq {
             .with_smoothing((smoothing > 0.0).then_some(smoothing as f32))
             .init(&logits.device())
             .forward(
-                logits.clone().reshape([batch * len, vocab]),
+                logits
+                    .clone()
+                    .reshape([batch * len, vocab])
+                    .cast(FloatDType::F32),
                 input.target.reshape([batch * len]),
             );
         (loss, logits)

@@ -22,13 +22,14 @@ use crate::eval::translation::{
     teacher_forced,
 };
 use crate::model::config::TransformerConfig;
+use crate::model::precision::Precision;
 use crate::model::search::SearchConfig;
 use crate::model::seq2seq::Seq2Seq;
 use crate::model::special_tokens::SpecialTokenIds;
 use crate::train::checkpointer::RunIdentity;
 use crate::train::objective::{BatchLoss, Objective};
 use crate::train::resume::{check_resume_shards, prepare_run_directory};
-use crate::train::run::{RunOutcome, TrainOptions, run_training};
+use crate::train::run::{RunOutcome, TrainOptions, precision, run_training};
 use crate::train::task::{TaskBatches, TrainingTask};
 
 /// How a fine-tuning run ended, with the translation of the dev pairs.
@@ -51,6 +52,7 @@ pub struct TranslationObjective {
     pub smoothing: f64,
     pub freeze_encoder_steps: u64,
     pub special: SpecialTokenIds,
+    pub precision: Precision,
 }
 
 impl Objective for TranslationObjective {
@@ -59,6 +61,10 @@ impl Objective for TranslationObjective {
 
     fn predictions(&self, batch: &PairBatch) -> usize {
         predicted_positions(batch)
+    }
+
+    fn precision(&self) -> Precision {
+        self.precision
     }
 
     fn batch_loss(&self, model: &Seq2Seq, batch: &PairBatch) -> BatchLoss {
@@ -92,6 +98,7 @@ impl TranslationTask {
         train: Arc<PairSet>,
         valid: Option<Arc<PairSet>>,
         tokenizer: ClozeTokenizer,
+        precision: Precision,
     ) -> Self {
         let t = &config.train;
         Self {
@@ -99,6 +106,7 @@ impl TranslationTask {
                 smoothing: config.translation.label_smoothing,
                 freeze_encoder_steps: config.translation.freeze_encoder_steps,
                 special: special_token_ids(tokenizer.special()),
+                precision,
             },
             train,
             loader: PairLoaderConfig {
@@ -256,7 +264,8 @@ pub fn finetune(config: &FinetuneConfig, options: &TrainOptions) -> Result<Finet
         Some(pretrained) => Seq2Seq::with_encoder(pretrained, &encoder.config, layers, &device),
         None => Seq2Seq::new(&encoder.config, layers, &device),
     };
-    let task = TranslationTask::new(config, train, valid, tokenizer);
+    let precision = precision(&config.train, options.device);
+    let task = TranslationTask::new(config, train, valid, tokenizer, precision);
     let saved = TranslationModelConfig {
         finetune: config.clone(),
         encoder: encoder.config,

@@ -8,6 +8,7 @@ use burn::prelude::*;
 use crate::batcher::mlm_input;
 use crate::data::batch::MaskedBatch;
 use crate::model::mlm::MlmModel;
+use crate::model::precision::Precision;
 
 /// What one micro-batch scores.
 pub struct BatchLoss {
@@ -27,6 +28,9 @@ pub trait Objective {
     /// The positions `batch` predicts, known before the forward pass.
     fn predictions(&self, batch: &Self::Batch) -> usize;
 
+    /// The float type the forward and backward passes compute in (`train.precision`).
+    fn precision(&self) -> Precision;
+
     /// The forward pass over `batch`.
     fn batch_loss(&self, model: &Self::Model, batch: &Self::Batch) -> BatchLoss;
 
@@ -36,7 +40,10 @@ pub trait Objective {
 }
 
 /// Masked-language modelling: cross-entropy at the selected positions.
-pub struct MlmObjective;
+#[derive(Clone, Copy, Debug, Default)]
+pub struct MlmObjective {
+    pub precision: Precision,
+}
 
 impl Objective for MlmObjective {
     type Model = MlmModel;
@@ -44,6 +51,10 @@ impl Objective for MlmObjective {
 
     fn predictions(&self, batch: &MaskedBatch) -> usize {
         batch.masked_positions().len()
+    }
+
+    fn precision(&self) -> Precision {
+        self.precision
     }
 
     fn batch_loss(&self, model: &MlmModel, batch: &MaskedBatch) -> BatchLoss {

@@ -19,10 +19,11 @@ use crate::data::position::LoaderPosition;
 use crate::data::tokenizer::{ClozeTokenizer, sha256_hex};
 use crate::eval::mlm::{MlmEvalOptions, MlmEvaluation, evaluate_mlm, most_frequent_token};
 use crate::model::mlm::MlmModel;
+use crate::model::precision::Precision;
 use crate::train::checkpointer::RunIdentity;
 use crate::train::objective::MlmObjective;
 use crate::train::resume::{check_resume_shards, prepare_run_directory};
-use crate::train::run::{RunOutcome, TrainOptions, run_training};
+use crate::train::run::{RunOutcome, TrainOptions, precision, run_training};
 use crate::train::task::{TaskBatches, TrainingTask};
 
 /// How a pretraining run ended, with the validation against the unigram baseline.
@@ -42,6 +43,7 @@ fn loader_config(config: &PretrainConfig, split: &str) -> LoaderConfig {
 
 /// Masked-language modelling on monolingual shards.
 struct MlmTask {
+    objective: MlmObjective,
     train_set: Arc<ShardSet>,
     train_config: LoaderConfig,
     valid: Option<(Arc<ShardSet>, LoaderConfig)>,
@@ -52,7 +54,7 @@ impl TrainingTask for MlmTask {
     type Position = LoaderPosition;
 
     fn objective(&self) -> &MlmObjective {
-        &MlmObjective
+        &self.objective
     }
 
     fn valid_column(&self) -> &'static str {
@@ -88,7 +90,7 @@ impl TrainingTask for MlmTask {
 
 impl MlmTask {
     /// The train split of the shards, and the valid split when it has tokens.
-    fn open(config: &PretrainConfig) -> Result<Self> {
+    fn open(config: &PretrainConfig, precision: Precision) -> Result<Self> {
         let train_config = loader_config(config, &config.data.train_split);
         let train_set = Arc::new(
             ShardSet::open(&config.data.shards, &train_config)
@@ -107,6 +109,7 @@ impl MlmTask {
             None
         };
         Ok(Self {
+            objective: MlmObjective { precision },
             train_set,
             train_config,
             valid,
@@ -181,7 +184,7 @@ pub fn pretrain(config: &PretrainConfig, options: &TrainOptions) -> Result<Pretr
     let config = &config;
     config.validate()?;
     prepare_run_directory(config, options)?;
-    let task = MlmTask::open(config)?;
+    let task = MlmTask::open(config, precision(&config.train, options.device))?;
     let manifest = task.train_set.manifest();
     let manifest_sha256 =
         check_resume_shards(&options.run_dir, &config.data.shards, options.resume)?;

@@ -8,6 +8,7 @@ use burn::prelude::*;
 
 use crate::data::batch::MaskedBatch;
 use crate::model::mlm::MlmModel;
+use crate::model::precision::{Precision, computing_view};
 use crate::parallel::{ProcessGroup, SingleProcess};
 use crate::seed::splitmix64;
 use crate::train::data_parallel::sum_gradients;
@@ -86,7 +87,10 @@ pub fn compute_gradients<O: Objective>(
     let (mut loss, mut correct, mut tokens) = (0.0, 0i64, 0);
     for (i, batch) in micro_batches.iter().enumerate() {
         (share.reseed)(share.first_micro_batch + i);
-        let scored = objective.batch_loss(model, batch);
+        let scored = match objective.precision() {
+            Precision::F32 => objective.batch_loss(model, batch),
+            other => objective.batch_loss(&computing_view(model, other), batch),
+        };
         let weight = objective.predictions(batch) as f64 / total.max(1) as f64;
         let weighted = scored.loss.mul_scalar(weight);
         loss += f64::from(weighted.clone().into_scalar::<f32>());
@@ -134,16 +138,19 @@ pub fn apply_gradients<M: Module>(
     optimizer.step(lr, model, grads)
 }
 
-/// One optimizer step of masked-language modelling: [`compute_gradients`], then [`apply_gradients`] unless the loss or the
-/// gradient norm is not finite, in which case the model is returned unchanged.
+/// One optimizer step of masked-language modelling in `precision`: [`compute_gradients`], then
+/// [`apply_gradients`] unless the loss or the gradient norm is not finite, in which case the
+/// model is returned unchanged.
 pub fn train_step(
     model: MlmModel,
     optimizer: &mut ModuleOptimizer,
     micro_batches: &[MaskedBatch],
     lr: f64,
     grad_clip: f64,
+    precision: Precision,
 ) -> (MlmModel, StepReport) {
-    let gradients = compute_gradients(&MlmObjective, &model, 0, micro_batches, &StepShare::whole());
+    let objective = MlmObjective { precision };
+    let gradients = compute_gradients(&objective, &model, 0, micro_batches, &StepShare::whole());
     let report = gradients.report;
     if !report.is_finite() {
         return (model, report);

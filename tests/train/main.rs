@@ -13,6 +13,7 @@ mod hf;
 mod hf_any;
 mod hf_modernbert;
 mod pipeline;
+mod precision;
 mod pretrain_cli;
 mod report;
 mod reproducible;
@@ -31,6 +32,7 @@ use cloze::data::tokenizer::TokenizerFiles;
 use cloze::device::DeviceChoice;
 use cloze::model::config::TransformerConfig;
 use cloze::model::mlm::MlmModel;
+use cloze::model::precision::Precision;
 use cloze::train::step::{step_seed, train_step};
 
 /// The device the training tests run on: `CLOZE_TEST_DEVICE` (`flex` by default; `tch-cpu` in the
@@ -120,6 +122,7 @@ fn run(session: Session) -> (u64, Vec<f64>) {
             std::slice::from_ref(&batch),
             schedule.lr(step),
             1.0,
+            Precision::F32,
         );
         model = next;
         assert!(report.loss.is_finite() && report.predictions > 0);
@@ -281,6 +284,7 @@ fn a_checkpoint_round_trip_gives_identical_predictions() {
             std::slice::from_ref(&batch),
             1e-3,
             1.0,
+            Precision::F32,
         )
         .0;
     }

@@ -5,11 +5,11 @@
 
 use burn::nn::{Dropout, DropoutConfig, Linear};
 use burn::prelude::*;
-use burn::tensor::activation::softmax;
 
 use crate::model::config::TransformerConfig;
 use crate::model::modernbert::init::linear;
 use crate::model::modernbert::settings::{INITIALIZER_RANGE, ModernBertSettings};
+use crate::model::precision::softmax_f32;
 use crate::model::rope::Rope;
 
 #[derive(Module, Debug)]
@@ -70,7 +70,7 @@ impl ModernBertAttention {
                     .expand([batch, self.n_heads, len, len]),
                 -1.0e9,
             );
-        let weights = self.dropout.forward(softmax(scores, 3));
+        let weights = self.dropout.forward(softmax_f32(scores, 3));
         let context = weights
             .matmul(part(2))
             .swap_dims(1, 2)
