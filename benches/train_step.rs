@@ -5,7 +5,8 @@
 //! measures (`mfu`). Prints one JSON line on stdout.
 //!
 //! `cargo bench --bench train_step` (with `CLOZE_HF_PYTHON` naming a Python that has torch 2.9.0 and
-//! transformers; default `~/.cache/cloze/hf-venv/bin/python`). `STEPS` sets the timed steps.
+//! transformers; default `~/.cache/cloze/hf-venv/bin/python`). `STEPS` sets the timed steps;
+//! `RUNS` (a comma list of `flex`, `tch_f32`, `tch_bf16`) times only those, without references.
 
 use std::path::Path;
 use std::process::Command;
@@ -89,12 +90,21 @@ fn main() -> Result<()> {
         runs.push((DeviceChoice::TchCpu, Precision::F32, "tch_f32"));
         runs.push((DeviceChoice::TchCpu, Precision::Bf16, "tch_bf16"));
     }
+    // `RUNS=tch_f32,flex` times only those and skips the references: for profiling one run.
+    let only = std::env::var("RUNS").ok();
+    if let Some(only) = &only {
+        runs.retain(|(_, _, name)| only.split(',').any(|o| o == *name));
+    }
     for (device, precision, name) in runs {
         eprintln!("{name}: {steps} steps of small at {BATCH} x {SEQ} ...");
         let rate = small_step_rate(device, precision, vocab, &batches)?;
         rates.insert(name.into(), rate.into());
     }
-    eprintln!("HF transformers BertForMaskedLM, three ways ...");
+    if only.is_some() {
+        println!("{}", serde_json::json!({"tokens_per_s": rates}));
+        return Ok(());
+    }
+    eprintln!("HF transformers BertForMaskedLM, four ways ...");
     let hf = reference(steps)?;
     let hf_rate = |way: &str| hf[way]["tokens_per_s"].as_f64().context("tokens_per_s");
     let fp32 = hf_rate("fp32")?;

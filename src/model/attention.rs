@@ -11,7 +11,6 @@ use burn::nn::{Dropout, DropoutConfig, Linear, LinearConfig};
 use burn::prelude::*;
 
 use crate::model::precision::softmax_f32;
-
 use crate::model::rope::Rope;
 
 #[derive(Module, Debug)]
@@ -49,6 +48,17 @@ impl KeysValues {
             values: self.values.select(0, rows),
         }
     }
+}
+
+/// `[batch, len, len]`, true where a query must not see a key, from the keys' `padding: [batch,
+/// len]`; `None` when no key is padding, so that a packed batch (pretraining's are) skips the
+/// masking and its backward pass altogether.
+pub fn key_padding_mask(padding: Tensor<2, Bool>) -> Option<Tensor<3, Bool>> {
+    let [batch, len] = padding.dims();
+    if !padding.clone().any().into_scalar::<bool>() {
+        return None;
+    }
+    Some(padding.unsqueeze_dim::<3>(1).expand([batch, len, len]))
 }
 
 impl Attention {
@@ -130,6 +140,23 @@ impl Attention {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_batch_without_padding_has_no_mask_and_one_with_padding_hides_those_keys() {
+        let device = Device::flex();
+        let padding = |values: Vec<bool>| {
+            Tensor::<2, Bool>::from_data(TensorData::new(values, [2, 3]), &device)
+        };
+        assert!(key_padding_mask(padding(vec![false; 6])).is_none());
+        let mask = key_padding_mask(padding(vec![false, false, true, false, false, false]))
+            .unwrap()
+            .into_data()
+            .try_to_vec::<bool>()
+            .unwrap();
+        // Row 0: every query hides key 2; row 1 hides nothing.
+        let row0 = [false, false, true].repeat(3);
+        assert_eq!(mask, [row0, vec![false; 9]].concat());
+    }
 
     #[test]
     fn attending_in_pieces_equals_attending_at_once_with_and_without_rotary_positions() {

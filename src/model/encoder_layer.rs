@@ -12,7 +12,7 @@ use burn::nn::transformer::{PositionWiseFeedForward, PositionWiseFeedForwardConf
 use burn::nn::{Dropout, DropoutConfig, LayerNorm, LayerNormConfig};
 use burn::prelude::*;
 
-use crate::model::attention::Attention;
+use crate::model::attention::{Attention, key_padding_mask};
 use crate::model::config::{Positions, TransformerConfig};
 use crate::model::rope::Rope;
 
@@ -81,15 +81,15 @@ impl EncoderLayer {
     }
 
     /// `x: [batch, len, d_model]`; `attention_mask: [batch, len, len]`, true where a query must
-    /// not see a key.
-    pub fn forward(&self, x: Tensor<3>, attention_mask: Tensor<3, Bool>) -> Tensor<3> {
+    /// not see a key (`None`: every query sees every key).
+    pub fn forward(&self, x: Tensor<3>, attention_mask: Option<Tensor<3, Bool>>) -> Tensor<3> {
         let branch = if self.pre_ln {
             self.norm_2.forward(x.clone())
         } else {
             x.clone()
         };
         let own = self.mha.keys_values(branch.clone(), 0);
-        let attended = self.mha.attend(branch, 0, &own, Some(attention_mask));
+        let attended = self.mha.attend(branch, 0, &own, attention_mask);
         let mut x = x + self.dropout.forward(attended);
         let branch = if self.pre_ln {
             self.norm_1.forward(x.clone())
@@ -118,8 +118,7 @@ impl EncoderLayers {
 
     /// `x: [batch, len, d_model]`, `padding: [batch, len]` (true at `[PAD]`).
     pub fn forward(&self, x: Tensor<3>, padding: Tensor<2, Bool>) -> Tensor<3> {
-        let [batch, len] = padding.dims();
-        let attention_mask = padding.unsqueeze_dim::<3>(1).expand([batch, len, len]);
+        let attention_mask = key_padding_mask(padding);
         self.layers
             .iter()
             .fold(x, |x, layer| layer.forward(x, attention_mask.clone()))

@@ -170,33 +170,11 @@ mod tests {
         assert!(loss.is_finite() && loss > 0.0);
     }
 
-    /// The dtype of every parameter's gradient, `None` where it has none.
-    struct GradientDtypes<'a> {
-        grads: &'a burn::optim::GradientsParams,
-        found: Vec<Option<burn::tensor::DType>>,
-    }
-
-    impl burn::module::ModuleVisitor for GradientDtypes<'_> {
-        fn visit_float<const D: usize>(&mut self, param: &Param<Tensor<D>>) {
-            self.found
-                .push(self.grads.get::<D>(param.id).map(|g| g.dtype()));
-        }
-    }
-
-    /// flex, and LibTorch's CPU in a build with it: the backend that promotes a stray f32
-    /// tensor, and so the one where a bf16 pass can silently fall back to f32.
-    fn devices() -> Vec<Device> {
-        #[allow(unused_mut)]
-        let mut devices = vec![Device::flex()];
-        #[cfg(feature = "tch")]
-        devices.push(crate::device::DeviceChoice::TchCpu.device().unwrap());
-        devices
-    }
-
     #[test]
     fn a_bf16_view_computes_in_bf16_and_its_gradients_reach_the_f32_weights() {
         use crate::model::config::Positions;
         use crate::model::modernbert::settings::ModernBertSettings;
+        use crate::model::precision::testing::{devices, gradient_dtypes};
         use crate::model::precision::{Precision, computing_view};
         use burn::tensor::DType;
 
@@ -239,16 +217,11 @@ mod tests {
                 assert_eq!(out.logits.dtype(), DType::BF16);
                 assert_eq!(out.loss.dtype(), DType::F32);
                 let grads = burn::optim::GradientsParams::from_grads(out.loss.backward(), &model);
-                let mut dtypes = GradientDtypes {
-                    grads: &grads,
-                    found: Vec::new(),
-                };
-                model.visit(&mut dtypes);
-                assert!(dtypes.found.len() > 10);
+                let dtypes = gradient_dtypes(&model, &grads);
+                assert!(dtypes.len() > 10);
                 assert!(
-                    dtypes.found.iter().all(|d| *d == Some(DType::F32)),
-                    "{device:?}: {:?}",
-                    dtypes.found
+                    dtypes.iter().all(|d| *d == Some(DType::F32)),
+                    "{device:?}: {dtypes:?}"
                 );
             }
         }

@@ -73,3 +73,44 @@ pub fn softmax_f32<const D: usize>(scores: Tensor<D>, dim: usize) -> Tensor<D> {
     }
     softmax(scores.cast(FloatDType::F32), dim).cast(FloatDType::from(dtype))
 }
+
+/// What the tests of a bf16 pass share.
+#[cfg(test)]
+pub mod testing {
+    use burn::module::{Module, ModuleVisitor, Param};
+    use burn::optim::GradientsParams;
+    use burn::prelude::*;
+    use burn::tensor::DType;
+
+    struct GradientDtypes<'a> {
+        grads: &'a GradientsParams,
+        found: Vec<Option<DType>>,
+    }
+
+    impl ModuleVisitor for GradientDtypes<'_> {
+        fn visit_float<const D: usize>(&mut self, param: &Param<Tensor<D>>) {
+            self.found
+                .push(self.grads.get::<D>(param.id).map(|g| g.dtype()));
+        }
+    }
+
+    /// The dtype of the gradient of each of `model`'s float parameters, `None` where it has none.
+    pub fn gradient_dtypes<M: Module>(model: &M, grads: &GradientsParams) -> Vec<Option<DType>> {
+        let mut visitor = GradientDtypes {
+            grads,
+            found: Vec::new(),
+        };
+        model.visit(&mut visitor);
+        visitor.found
+    }
+
+    /// flex, and LibTorch's CPU in a build with it: the backend that promotes a stray f32
+    /// tensor, and so the one where a bf16 pass can silently fall back to f32.
+    pub fn devices() -> Vec<Device> {
+        #[allow(unused_mut)]
+        let mut devices = vec![Device::flex()];
+        #[cfg(feature = "tch")]
+        devices.push(crate::device::DeviceChoice::TchCpu.device().unwrap());
+        devices
+    }
+}

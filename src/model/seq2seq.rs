@@ -231,6 +231,44 @@ mod tests {
     }
 
     #[test]
+    fn a_bf16_view_translates_in_bf16_and_its_gradients_reach_the_f32_weights() {
+        use crate::model::precision::testing::{devices, gradient_dtypes};
+        use crate::model::precision::{Precision, computing_view};
+        use burn::tensor::DType;
+
+        for device in devices() {
+            let device = device.autodiff();
+            for (positions, pre_ln) in [(Positions::Sinusoidal, false), (Positions::Rope, true)] {
+                let model = tiny_with(&device, positions, pre_ln);
+                let view = computing_view(&model, Precision::Bf16);
+                let (source, source_padding) =
+                    source_batch(&[vec![7, 8, 9, 10], vec![11, 12]], cloze_ids(), &device);
+                let bos = i64::from(cloze_ids().bos);
+                let pad = i64::from(cloze_ids().pad);
+                let input = TranslationInput {
+                    source,
+                    source_padding,
+                    decoder_input: ints(&[vec![bos, 13, 14], vec![bos, 17, pad]], &device),
+                    target: ints(&[vec![13, 14, 15], vec![17, 18, pad]], &device),
+                    target_padding: Tensor::from_data(
+                        TensorData::new(vec![false, false, false, false, false, true], [2, 3]),
+                        &device,
+                    ),
+                };
+                let (loss, logits) = view.loss(input, 0.1, cloze_ids());
+                assert_eq!(logits.dtype(), DType::BF16, "{device:?} {positions:?}");
+                assert_eq!(loss.dtype(), DType::F32);
+                let grads = burn::optim::GradientsParams::from_grads(loss.backward(), &model);
+                let dtypes = gradient_dtypes(&model, &grads);
+                assert!(
+                    dtypes.iter().all(|d| *d == Some(DType::F32)),
+                    "{device:?} {positions:?}: {dtypes:?}"
+                );
+            }
+        }
+    }
+
+    #[test]
     fn the_look_ahead_mask_hides_later_target_tokens() {
         let device = Device::flex();
         let model = tiny(&device);

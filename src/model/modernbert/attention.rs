@@ -54,22 +54,23 @@ impl ModernBertAttention {
     }
 
     /// `x: [batch, len, d_model]`; `mask: [batch, len, len]`, true where a query must not see a
-    /// key.
-    pub fn forward(&self, x: Tensor<3>, mask: Tensor<3, Bool>) -> Tensor<3> {
+    /// key (`None`: every query sees every key).
+    pub fn forward(&self, x: Tensor<3>, mask: Option<Tensor<3, Bool>>) -> Tensor<3> {
         let [batch, len, d] = x.dims();
         let qkv = self.wqkv.forward(x);
         let part = |i: usize| self.split_heads(qkv.clone().slice(s![.., .., i * d..(i + 1) * d]));
         let query = self.rope.rotate(part(0), 0);
         let key = self.rope.rotate(part(1), 0);
         let d_head = d / self.n_heads;
-        let scores = query
+        let mut scores = query
             .matmul(key.swap_dims(2, 3))
-            .div_scalar((d_head as f64).sqrt())
-            .mask_fill(
-                mask.unsqueeze_dim::<4>(1)
-                    .expand([batch, self.n_heads, len, len]),
-                -1.0e9,
-            );
+            .div_scalar((d_head as f64).sqrt());
+        if let Some(mask) = mask {
+            let mask = mask
+                .unsqueeze_dim::<4>(1)
+                .expand([batch, self.n_heads, len, len]);
+            scores = scores.mask_fill(mask, -1.0e9);
+        }
         let weights = self.dropout.forward(softmax_f32(scores, 3));
         let context = weights
             .matmul(part(2))

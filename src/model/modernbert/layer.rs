@@ -47,18 +47,22 @@ impl ModernBertLayer {
     }
 
     /// `x: [batch, len, d_model]`; the masks `[batch, len, len]` (true where a query must not see
-    /// a key) of global and of sliding-window layers.
+    /// a key) of global layers (`None` when no key is padding) and of sliding-window layers.
     pub fn forward(
         &self,
         x: Tensor<3>,
-        global_mask: Tensor<3, Bool>,
+        global_mask: Option<Tensor<3, Bool>>,
         local_mask: Tensor<3, Bool>,
     ) -> Tensor<3> {
         let normed = match &self.attn_norm {
             Some(norm) => norm.forward(x.clone()),
             None => x.clone(),
         };
-        let mask = if self.global { global_mask } else { local_mask };
+        let mask = if self.global {
+            global_mask
+        } else {
+            Some(local_mask)
+        };
         let x = x + self.attn.forward(normed, mask);
         x.clone() + self.mlp.forward(self.mlp_norm.forward(x))
     }

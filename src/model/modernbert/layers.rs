@@ -3,6 +3,7 @@
 
 use burn::prelude::*;
 
+use crate::model::attention::key_padding_mask;
 use crate::model::config::TransformerConfig;
 use crate::model::modernbert::layer::ModernBertLayer;
 use crate::model::modernbert::mask::outside_window;
@@ -27,11 +28,14 @@ impl ModernBertLayers {
     /// `x: [batch, len, d_model]`, `padding: [batch, len]` (true at `[PAD]`).
     pub fn forward(&self, x: Tensor<3>, padding: Tensor<2, Bool>) -> Tensor<3> {
         let [batch, len] = padding.dims();
-        let global = padding.unsqueeze_dim::<3>(1).expand([batch, len, len]);
+        let global = key_padding_mask(padding);
         let window = outside_window(len, self.half_window, &x.device())
             .unsqueeze::<3>()
             .expand([batch, len, len]);
-        let local = global.clone().bool_or(window);
+        let local = match &global {
+            Some(padding) => padding.clone().bool_or(window),
+            None => window,
+        };
         self.layers.iter().fold(x, |x, layer| {
             layer.forward(x, global.clone(), local.clone())
         })
