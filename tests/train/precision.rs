@@ -5,7 +5,7 @@
 use cloze::checkpoint::metrics::read_losses;
 
 use crate::common;
-use crate::pretrain_cli::{pretrain, succeeded, write_config};
+use crate::pretrain_cli::{assert_learns, assert_resumes_to, pretrain, succeeded, write_config};
 
 const ROPE: [&str; 4] = [
     "--set",
@@ -46,30 +46,6 @@ fn a_bf16_run_learns_resumes_to_the_same_losses_and_saves_f32_checkpoints() {
     };
     assert_eq!(checkpoint(&whole), checkpoint(&f32_run));
 
-    let killed = dir.join("killed");
-    assert!(
-        !pretrain(&config, &killed, &bf16, Some("checkpoint-renamed@8"))
-            .status
-            .success()
-    );
-    succeeded(&pretrain(
-        &config,
-        &killed,
-        &[&["--resume"], &bf16[..]].concat(),
-        None,
-    ));
-    let resumed = read_losses(&killed.join("metrics.csv")).unwrap();
-    assert!(
-        crate::faults::same_losses(&resumed, &expected),
-        "{resumed:?}\n{expected:?}"
-    );
-
-    let longer = dir.join("longer");
-    let steps = [&bf16[..], &["--set", "train.steps=80"]].concat();
-    succeeded(&pretrain(&config, &longer, &steps, None));
-    let losses = read_losses(&longer.join("metrics.csv")).unwrap();
-    let mean = |range: std::ops::Range<usize>| {
-        losses[range.clone()].iter().map(|(_, l)| l).sum::<f64>() / range.len() as f64
-    };
-    assert!(mean(60..80) < mean(0..10) - 1.0, "{losses:?}");
+    assert_resumes_to(&config, &dir.join("killed"), &bf16, &expected);
+    assert_learns(&config, &dir.join("longer"), &bf16);
 }

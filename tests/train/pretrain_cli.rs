@@ -58,6 +58,43 @@ pub(crate) fn pretrain(
     command.output().expect("run cloze")
 }
 
+/// A run of `extra` killed while writing its step-8 checkpoint, then resumed, ends with the
+/// `expected` losses of the uninterrupted run.
+pub(crate) fn assert_resumes_to(
+    config: &Path,
+    run_dir: &Path,
+    extra: &[&str],
+    expected: &[(u64, f64)],
+) {
+    assert!(
+        !pretrain(config, run_dir, extra, Some("checkpoint-renamed@8"))
+            .status
+            .success()
+    );
+    succeeded(&pretrain(
+        config,
+        run_dir,
+        &[&["--resume"], extra].concat(),
+        None,
+    ));
+    let resumed = read_losses(&run_dir.join("metrics.csv")).unwrap();
+    assert!(
+        crate::faults::same_losses(&resumed, expected),
+        "{resumed:?}\n{expected:?}"
+    );
+}
+
+/// 80 steps of `extra` learn: the mean loss of the last 20 is below the first 10's by over 1.
+pub(crate) fn assert_learns(config: &Path, run_dir: &Path, extra: &[&str]) {
+    let steps = [extra, &["--set", "train.steps=80"]].concat();
+    succeeded(&pretrain(config, run_dir, &steps, None));
+    let losses = read_losses(&run_dir.join("metrics.csv")).unwrap();
+    let mean = |range: std::ops::Range<usize>| {
+        losses[range.clone()].iter().map(|(_, l)| l).sum::<f64>() / range.len() as f64
+    };
+    assert!(mean(60..80) < mean(0..10) - 1.0, "{losses:?}");
+}
+
 pub(crate) fn succeeded(output: &Output) -> String {
     let stderr = common::stderr(output);
     assert!(output.status.success(), "cloze failed:\n{stderr}");
@@ -328,32 +365,8 @@ fn a_rotary_pre_ln_run_resumes_to_the_same_losses_and_learns() {
     let saved = std::fs::read_to_string(whole.join("config.toml")).unwrap();
     assert!(saved.contains("positions = \"rope\""), "{saved}");
 
-    let killed = dir.join("killed");
-    assert!(
-        !pretrain(&config, &killed, &rope, Some("checkpoint-renamed@8"))
-            .status
-            .success()
-    );
-    succeeded(&pretrain(
-        &config,
-        &killed,
-        &[&["--resume"], &rope[..]].concat(),
-        None,
-    ));
-    let resumed = read_losses(&killed.join("metrics.csv")).unwrap();
-    assert!(
-        crate::faults::same_losses(&resumed, &expected),
-        "{resumed:?}\n{expected:?}"
-    );
-
-    let longer = dir.join("longer");
-    let steps = [&rope[..], &["--set", "train.steps=80"]].concat();
-    succeeded(&pretrain(&config, &longer, &steps, None));
-    let losses = read_losses(&longer.join("metrics.csv")).unwrap();
-    let mean = |range: std::ops::Range<usize>| {
-        losses[range.clone()].iter().map(|(_, l)| l).sum::<f64>() / range.len() as f64
-    };
-    assert!(mean(60..80) < mean(0..10) - 1.0, "{losses:?}");
+    assert_resumes_to(&config, &dir.join("killed"), &rope, &expected);
+    assert_learns(&config, &dir.join("longer"), &rope);
 
     let refused = pretrain(
         &config,
