@@ -56,7 +56,7 @@ mod tests {
     use super::*;
 
     #[test]
-    fn auto_computes_in_bf16_only_where_the_device_multiplies_it_natively() {
+    fn auto_computes_in_bf16_only_on_cuda_and_on_cpus_with_amx() {
         use DeviceChoice::*;
         let auto = PrecisionChoice::Auto;
         assert_eq!(auto.resolve(TchCuda(1), false), Precision::Bf16);
