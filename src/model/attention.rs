@@ -10,8 +10,8 @@
 use burn::nn::{Dropout, DropoutConfig, Linear, LinearConfig};
 use burn::prelude::*;
 
-use crate::model::precision::softmax_f32;
 use crate::model::rope::Rope;
+use crate::model::scaled_dot_product::scaled_dot_product_attention;
 
 #[derive(Module, Debug)]
 pub struct Attention {
@@ -115,24 +115,14 @@ impl Attention {
         kv: &KeysValues,
         attention_mask: Option<Tensor<3, Bool>>,
     ) -> Tensor<3> {
-        let [batch, len_q, d_model] = x.dims();
-        let d_head = d_model / self.n_heads;
         let query = self.rotate(self.split_heads(self.query.forward(x)), start);
-        let mut scores = query
-            .matmul(kv.keys.clone().swap_dims(2, 3))
-            .div_scalar((d_head as f64).sqrt());
-        if let Some(mask) = attention_mask {
-            let [_, heads, _, len_k] = scores.dims();
-            let mask = mask
-                .unsqueeze_dim::<4>(1)
-                .expand([batch, heads, len_q, len_k]);
-            scores = scores.mask_fill(mask, -1.0e9);
-        }
-        let weights = self.dropout.forward(softmax_f32(scores, 3));
-        let context = weights
-            .matmul(kv.values.clone())
-            .swap_dims(1, 2)
-            .reshape([batch, len_q, d_model]);
+        let context = scaled_dot_product_attention(
+            query,
+            kv.keys.clone(),
+            kv.values.clone(),
+            attention_mask,
+            &self.dropout,
+        );
         self.output.forward(context)
     }
 }

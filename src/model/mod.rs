@@ -22,6 +22,7 @@ pub mod modernbert;
 pub mod named_tensors;
 pub mod precision;
 pub mod rope;
+pub mod scaled_dot_product;
 pub mod search;
 pub mod seq2seq;
 pub mod special_tokens;

@@ -9,8 +9,8 @@ use burn::prelude::*;
 use crate::model::config::TransformerConfig;
 use crate::model::modernbert::init::linear;
 use crate::model::modernbert::settings::{INITIALIZER_RANGE, ModernBertSettings};
-use crate::model::precision::softmax_f32;
 use crate::model::rope::Rope;
+use crate::model::scaled_dot_product::scaled_dot_product_attention;
 
 #[derive(Module, Debug)]
 pub struct ModernBertAttention {
@@ -56,26 +56,12 @@ impl ModernBertAttention {
     /// `x: [batch, len, d_model]`; `mask: [batch, len, len]`, true where a query must not see a
     /// key (`None`: every query sees every key).
     pub fn forward(&self, x: Tensor<3>, mask: Option<Tensor<3, Bool>>) -> Tensor<3> {
-        let [batch, len, d] = x.dims();
+        let [_, _, d] = x.dims();
         let qkv = self.wqkv.forward(x);
         let part = |i: usize| self.split_heads(qkv.clone().slice(s![.., .., i * d..(i + 1) * d]));
         let query = self.rope.rotate(part(0), 0);
         let key = self.rope.rotate(part(1), 0);
-        let d_head = d / self.n_heads;
-        let mut scores = query
-            .matmul(key.swap_dims(2, 3))
-            .div_scalar((d_head as f64).sqrt());
-        if let Some(mask) = mask {
-            let mask = mask
-                .unsqueeze_dim::<4>(1)
-                .expand([batch, self.n_heads, len, len]);
-            scores = scores.mask_fill(mask, -1.0e9);
-        }
-        let weights = self.dropout.forward(softmax_f32(scores, 3));
-        let context = weights
-            .matmul(part(2))
-            .swap_dims(1, 2)
-            .reshape([batch, len, d]);
+        let context = scaled_dot_product_attention(query, key, part(2), mask, &self.dropout);
         self.dropout.forward(self.wo.forward(context))
     }
 }
