@@ -13,7 +13,7 @@ use crate::data::tokenizer::ClozeTokenizer;
 use crate::eval::bleu::{corpus_bleu, corpus_chrf};
 use crate::model::beam_search::beam_search;
 use crate::model::search::SearchConfig;
-use crate::model::seq2seq::Seq2Seq;
+use crate::model::seq2seq::{PredictedTargets, Seq2Seq};
 use crate::model::special_tokens::SpecialTokenIds;
 
 /// Validation figures of a translation model on pairs.
@@ -54,14 +54,15 @@ pub fn teacher_forced(
 ) -> TeacherForced {
     let device = model.encoder.embedding.tokens.weight.device();
     let input = translation_input(batch, special, &device);
-    let target = input.target.clone();
-    let mask = input.target_padding.clone().bool_not();
-    let (loss, logits) = model.loss(input, smoothing, special);
+    let PredictedTargets {
+        loss,
+        logits,
+        targets,
+    } = model.loss(input, smoothing);
     let correct = logits
-        .argmax(2)
-        .squeeze_dim::<2>(2)
-        .equal(target)
-        .bool_and(mask)
+        .argmax(1)
+        .squeeze_dim::<1>(1)
+        .equal(targets)
         .int()
         .sum()
         .into_scalar::<i64>();

@@ -306,7 +306,7 @@ mod tests {
                     &train,
                 ),
             };
-            let (loss, _) = model.loss(input, 0.0, special);
+            let loss = model.loss(input, 0.0).loss;
             let grads = GradientsParams::from_grads(loss.backward(), &model);
             model = optimizer.step(3e-3, model, grads);
         }

@@ -26,3 +26,4 @@ pub mod scaled_dot_product;
 pub mod search;
 pub mod seq2seq;
 pub mod special_tokens;
+pub mod translation_tensors;

@@ -11,24 +11,13 @@ use burn::tensor::activation::log_softmax;
 use crate::model::config::TransformerConfig;
 use crate::model::decoder::{Decoder, DecoderCache};
 use crate::model::encoder::Encoder;
-use crate::model::special_tokens::SpecialTokenIds;
+pub use crate::model::translation_tensors::{PredictedTargets, TranslationInput};
 
 #[derive(Module, Debug)]
 pub struct Seq2Seq {
     pub encoder: Encoder,
     pub decoder: Decoder,
     bias: Param<Tensor<1>>,
-}
-
-/// One batch of pairs as tensors: the source, the decoder input `[BOS] y1 .. y(n-1)` and the
-/// target `y1 .. yn [EOS]`, padded with `[PAD]` (true in the paddings).
-#[derive(Clone, Debug)]
-pub struct TranslationInput {
-    pub source: Tensor<2, Int>,
-    pub source_padding: Tensor<2, Bool>,
-    pub decoder_input: Tensor<2, Int>,
-    pub target: Tensor<2, Int>,
-    pub target_padding: Tensor<2, Bool>,
 }
 
 impl Seq2Seq {
@@ -59,13 +48,15 @@ impl Seq2Seq {
     /// `[rows, len, d_model]` -> logits `[rows, len, vocab]`, on the tied embedding table.
     fn project(&self, hidden: Tensor<3>) -> Tensor<3> {
         let [rows, len, d_model] = hidden.dims();
+        let logits = self.project_rows(hidden.reshape([rows * len, d_model]));
+        let vocab = logits.dims()[1];
+        logits.reshape([rows, len, vocab])
+    }
+
+    /// `[n, d_model]` -> logits `[n, vocab]`, on the tied embedding table.
+    fn project_rows(&self, hidden: Tensor<2>) -> Tensor<2> {
         let table = self.encoder.embedding.tokens.weight.val();
-        let vocab = table.dims()[0];
-        (hidden
-            .reshape([rows * len, d_model])
-            .matmul(table.transpose())
-            + self.bias.val().unsqueeze::<2>())
-        .reshape([rows, len, vocab])
+        hidden.matmul(table.transpose()) + self.bias.val().unsqueeze::<2>()
     }
 
     /// Logits at every decoder position, the whole target at once (teacher forcing).
@@ -83,34 +74,37 @@ impl Seq2Seq {
         self.project(hidden)
     }
 
-    /// Mean cross-entropy over the non-padding target positions (`special.pad` targets), with
-    /// label smoothing `smoothing` (0: none), and the logits.
-    pub fn loss(
-        &self,
-        input: TranslationInput,
-        smoothing: f64,
-        special: SpecialTokenIds,
-    ) -> (Tensor<1>, Tensor<3>) {
+    /// Mean cross-entropy over the non-padding target positions, with label smoothing
+    /// `smoothing` (0: none). Only those positions are projected onto the vocabulary: most of a
+    /// batch of short targets is padding, and the projection and the loss are the costliest part
+    /// of a step with a large vocabulary.
+    pub fn loss(&self, input: TranslationInput, smoothing: f64) -> PredictedTargets {
         let memory = self.encode(input.source, input.source_padding.clone());
-        let logits = self.logits(
+        let x = self.encoder.embedding.forward(input.decoder_input);
+        let hidden = self.decoder.forward(
+            x,
+            input.target_padding.clone(),
             memory,
             input.source_padding,
-            input.decoder_input,
-            input.target_padding,
         );
-        let [batch, len, vocab] = logits.dims();
+        let [rows, len, d_model] = hidden.dims();
+        let kept = input
+            .target_padding
+            .bool_not()
+            .reshape([rows * len])
+            .nonzero()
+            .remove(0);
+        let targets = input.target.reshape([rows * len]).select(0, kept.clone());
+        let logits = self.project_rows(hidden.reshape([rows * len, d_model]).select(0, kept));
         let loss = CrossEntropyLossConfig::new()
-            .with_pad_tokens(Some(vec![special.pad as usize]))
             .with_smoothing((smoothing > 0.0).then_some(smoothing as f32))
             .init(&logits.device())
-            .forward(
-                logits
-                    .clone()
-                    .reshape([batch * len, vocab])
-                    .cast(FloatDType::F32),
-                input.target.reshape([batch * len]),
-            );
-        (loss, logits)
+            .forward(logits.clone().cast(FloatDType::F32), targets.clone());
+        PredictedTargets {
+            loss,
+            logits,
+            targets,
+        }
     }
 
     /// A decoding cache over the encoder's output.
@@ -255,7 +249,16 @@ mod tests {
                         &device,
                     ),
                 };
-                let (loss, logits) = view.loss(input, 0.1, cloze_ids());
+                let PredictedTargets {
+                    loss,
+                    logits,
+                    targets,
+                } = view.loss(input, 0.1);
+                assert_eq!(logits.dims(), [5, 40], "the five non-padding targets");
+                assert_eq!(
+                    targets.into_data().iter::<i64>().collect::<Vec<_>>(),
+                    [13, 14, 15, 17, 18]
+                );
                 assert_eq!(logits.dtype(), DType::BF16, "{device:?} {positions:?}");
                 assert_eq!(loss.dtype(), DType::F32);
                 let grads = burn::optim::GradientsParams::from_grads(loss.backward(), &model);
@@ -265,6 +268,65 @@ mod tests {
                     "{device:?} {positions:?}: {dtypes:?}"
                 );
             }
+        }
+    }
+
+    #[test]
+    fn the_loss_over_the_predicted_positions_is_the_loss_over_all_positions_without_padding() {
+        let (device, special) = (Device::flex(), cloze_ids());
+        let model = tiny(&device);
+        let (bos, pad) = (i64::from(special.bos), i64::from(special.pad));
+        let targets = [
+            vec![13, 14, 15, 16],
+            vec![17, 18, pad, pad],
+            vec![19, pad, pad, pad],
+        ];
+        let padding: Vec<bool> = targets.concat().iter().map(|&t| t == pad).collect();
+        let (source, source_padding) = source_batch(
+            &[vec![7, 8, 9, 10], vec![11, 12], vec![20]],
+            special,
+            &device,
+        );
+        let i = TranslationInput {
+            source,
+            source_padding,
+            decoder_input: ints(
+                &[
+                    vec![bos, 13, 14, 15],
+                    vec![bos, 17, pad, pad],
+                    vec![bos, pad, pad, pad],
+                ],
+                &device,
+            ),
+            target: ints(&targets, &device),
+            target_padding: Tensor::from_data(TensorData::new(padding, [3, 4]), &device),
+        };
+        let memory = model.encode(i.source.clone(), i.source_padding.clone());
+        let logits = model.logits(
+            memory,
+            i.source_padding.clone(),
+            i.decoder_input.clone(),
+            i.target_padding.clone(),
+        );
+        for smoothing in [0.0, 0.1] {
+            let everywhere = CrossEntropyLossConfig::new()
+                .with_pad_tokens(Some(vec![special.pad as usize]))
+                .with_smoothing((smoothing > 0.0).then_some(smoothing as f32))
+                .init(&device)
+                .forward(
+                    logits.clone().reshape([12, 40]),
+                    i.target.clone().reshape([12]),
+                );
+            let predicted = model.loss(i.clone(), smoothing);
+            assert_eq!(predicted.logits.dims(), [7, 40]);
+            let (sparse, everywhere) = (
+                predicted.loss.into_scalar::<f32>(),
+                everywhere.into_scalar::<f32>(),
+            );
+            assert!(
+                (sparse - everywhere).abs() < 1e-5,
+                "smoothing {smoothing}: {sparse} against {everywhere}"
+            );
         }
     }
 
