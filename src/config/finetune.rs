@@ -66,8 +66,11 @@ pub struct FinetuneModelSection {
     pub init: EncoderInit,
     /// A pretraining checkpoint or run directory.
     pub pretrained: Option<PathBuf>,
-    /// Decoder layers (post-LN, the encoder's width, heads, feed-forward size and dropout).
+    /// Decoder layers (the encoder's width, heads, feed-forward size, dropout, LayerNorm
+    /// placement and positions).
     pub decoder_layers: usize,
+    /// Where the decoder's layers start: `random`, or copies of the encoder's first layers.
+    pub decoder_init: DecoderInit,
 }
 
 impl Default for FinetuneModelSection {
@@ -76,6 +79,7 @@ impl Default for FinetuneModelSection {
             init: EncoderInit::Pretrained,
             pretrained: None,
             decoder_layers: 4,
+            decoder_init: DecoderInit::Random,
         }
     }
 }
@@ -167,6 +171,18 @@ impl TrainingConfig for FinetuneConfig {
         conflicts.extend(self.train.resume_conflicts(&saved.train));
         conflicts
     }
+}
+
+/// Where the decoder's weights come from.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum DecoderInit {
+    /// New weights.
+    #[default]
+    Random,
+    /// Layer `i`'s self-attention, feed-forward network and their LayerNorms (and the final
+    /// LayerNorm) copied from encoder layer `i`; the cross-attention new.
+    Encoder,
 }
 
 /// What a translation checkpoint records as its config: the fine-tuning config and the resolved

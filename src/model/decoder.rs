@@ -3,8 +3,10 @@
 //! output under the source padding mask) and a feed-forward network. It follows the encoder's
 //! choices: post-LN or pre-LN (then with a final LayerNorm), the LayerNorm epsilon, and rotary
 //! positions in self-attention. It decodes a whole target at once (teacher forcing) or one
-//! position at a time with a key/value cache.
+//! position at a time with a key/value cache. Its layers may start as copies of the encoder's
+//! (`with_layers_of`): BERT2BERT in Rothe et al. 2020.
 
+use burn::module::{Module, ModuleMapper, Param};
 use burn::nn::attention::generate_autoregressive_mask;
 use burn::nn::transformer::{PositionWiseFeedForward, PositionWiseFeedForwardConfig};
 use burn::nn::{Dropout, DropoutConfig, LayerNorm, LayerNormConfig};
@@ -12,7 +14,7 @@ use burn::prelude::*;
 
 use crate::model::attention::{Attention, KeysValues};
 use crate::model::config::TransformerConfig;
-use crate::model::encoder_layer::{activation, rope};
+use crate::model::encoder_layer::{EncoderLayer, EncoderLayers, activation, rope};
 
 #[derive(Module, Debug)]
 pub struct DecoderLayer {
@@ -159,6 +161,40 @@ impl DecoderLayer {
     }
 }
 
+/// Gives every float parameter a new id, so that a copy of a module trains apart from the original
+/// (parameters that share an id would share their optimizer state and updates).
+struct NewParameters;
+
+impl ModuleMapper for NewParameters {
+    fn map_float<const D: usize>(&mut self, param: Param<Tensor<D>>) -> Param<Tensor<D>> {
+        Param::from_tensor(param.val().detach())
+    }
+}
+
+fn copy_of<M: Module>(module: &M) -> M {
+    module.clone().map(&mut NewParameters)
+}
+
+impl DecoderLayer {
+    /// This layer with the self-attention, feed-forward network and their LayerNorms of `layer`
+    /// (copies); its cross-attention and that attention's LayerNorm are kept.
+    fn with_layer_of(self, layer: &EncoderLayer) -> Self {
+        // The encoder names its norms by their place in the post-LN layer.
+        let (before_or_after_attention, feed_forward_norm) = if self.pre_ln {
+            (&layer.norm_2, &layer.norm_1)
+        } else {
+            (&layer.norm_1, &layer.norm_2)
+        };
+        Self {
+            self_attention: copy_of(&layer.mha),
+            feed_forward: copy_of(&layer.pwff),
+            norm_self: copy_of(before_or_after_attention),
+            norm_feed_forward: copy_of(feed_forward_norm),
+            ..self
+        }
+    }
+}
+
 /// `[batch, len_q, len_k]`: true where key `j` of row `b` is padding.
 fn key_padding(padding: Tensor<2, Bool>, len_q: usize) -> Tensor<3, Bool> {
     let [batch, len_k] = padding.dims();
@@ -177,6 +213,41 @@ impl Decoder {
                     .init(device)
             }),
         }
+    }
+
+    /// Decoder layer `i` starts as a copy of encoder layer `i` (but for its cross-attention, which
+    /// stays new), and the final LayerNorm as the encoder's: the decoder begins with what
+    /// pretraining taught the encoder about the shared vocabulary instead of from nothing.
+    pub fn with_layers_of(
+        self,
+        encoder: &EncoderLayers,
+        encoder_final_norm: Option<&LayerNorm>,
+    ) -> anyhow::Result<Self> {
+        let (ours, theirs) = (self.layers.len(), encoder.layers.len());
+        if theirs == 0 {
+            anyhow::bail!(
+                "the decoder cannot start from a ModernBERT encoder's layers (their layout differs); \
+                 set model.decoder_init = \"random\""
+            );
+        }
+        if ours > theirs {
+            anyhow::bail!(
+                "the decoder's {ours} layers cannot start from the encoder's {theirs}: set \
+                 model.decoder_layers to at most {theirs}, or model.decoder_init = \"random\""
+            );
+        }
+        Ok(Self {
+            layers: self
+                .layers
+                .into_iter()
+                .zip(&encoder.layers)
+                .map(|(layer, encoder_layer)| layer.with_layer_of(encoder_layer))
+                .collect(),
+            final_norm: match (self.final_norm, encoder_final_norm) {
+                (Some(_), Some(norm)) => Some(copy_of(norm)),
+                (own, _) => own,
+            },
+        })
     }
 
     fn finish(&self, x: Tensor<3>) -> Tensor<3> {
@@ -236,5 +307,92 @@ impl Decoder {
             });
         cache.len += 1;
         self.finish(x)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::model::config::Positions;
+    use crate::model::encoder::Encoder;
+
+    fn values(param: &Param<Tensor<2>>) -> Vec<f32> {
+        param.val().into_data().iter::<f32>().collect()
+    }
+
+    fn ones_times(norm: &mut LayerNorm, factor: f32) {
+        norm.gamma = Param::from_tensor(norm.gamma.val() * factor);
+    }
+
+    #[test]
+    fn decoder_layers_start_as_new_copies_of_the_encoder_layers() {
+        let device = Device::flex();
+        for pre_ln in [false, true] {
+            let config = TransformerConfig::named("tiny", 40)
+                .unwrap()
+                .with_position_scheme(Positions::Rope)
+                .with_pre_ln(pre_ln);
+            let mut encoder = Encoder::new(&config, &device);
+            // Norms told apart by their scale, to see which lands where.
+            for layer in &mut encoder.layers.layers {
+                ones_times(&mut layer.norm_1, 2.0);
+                ones_times(&mut layer.norm_2, 3.0);
+            }
+            let fresh = Decoder::new(&config, 2, &device);
+            let cross_before = values(&fresh.layers[1].cross_attention.query.weight);
+            let decoder = fresh
+                .with_layers_of(&encoder.layers, encoder.final_norm.as_ref())
+                .unwrap();
+            for (ours, theirs) in decoder.layers.iter().zip(&encoder.layers.layers) {
+                for (a, b) in [
+                    (&ours.self_attention.query.weight, &theirs.mha.query.weight),
+                    (
+                        &ours.self_attention.output.weight,
+                        &theirs.mha.output.weight,
+                    ),
+                    (
+                        &ours.feed_forward.linear_inner.weight,
+                        &theirs.pwff.linear_inner.weight,
+                    ),
+                ] {
+                    assert_eq!(values(a), values(b));
+                    assert_ne!(a.id, b.id, "a copy trains apart from the encoder");
+                }
+                let scale = |norm: &LayerNorm| norm.gamma.val().into_data().iter::<f32>().next();
+                let (attention_norm, feed_forward_norm) =
+                    if pre_ln { (3.0, 2.0) } else { (2.0, 3.0) };
+                assert_eq!(
+                    scale(&ours.norm_self),
+                    Some(attention_norm),
+                    "pre_ln {pre_ln}"
+                );
+                assert_eq!(scale(&ours.norm_feed_forward), Some(feed_forward_norm));
+                assert_eq!(scale(&ours.norm_cross), Some(1.0));
+            }
+            assert_eq!(
+                values(&decoder.layers[1].cross_attention.query.weight),
+                cross_before,
+                "the cross-attention stays new"
+            );
+            assert_eq!(decoder.final_norm.is_some(), pre_ln);
+        }
+    }
+
+    #[test]
+    fn a_decoder_deeper_than_the_encoder_or_over_modernbert_is_refused() {
+        let device = Device::flex();
+        let config = TransformerConfig::named("tiny", 40).unwrap();
+        let encoder = Encoder::new(&config, &device);
+        let deep = Decoder::new(&config, config.n_layers + 1, &device);
+        let err = deep.with_layers_of(&encoder.layers, None).unwrap_err();
+        assert!(
+            err.to_string().contains("model.decoder_layers to at most"),
+            "{err}"
+        );
+        let none = EncoderLayers { layers: Vec::new() };
+        let err = Decoder::new(&config, 1, &device)
+            .with_layers_of(&none, None)
+            .unwrap_err();
+        assert!(err.to_string().contains("ModernBERT"), "{err}");
     }
 }

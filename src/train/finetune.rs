@@ -14,7 +14,7 @@ use crate::batcher::special_token_ids;
 use crate::checkpoint::metrics::ValidMetrics;
 use crate::checkpoint::trained::TrainedModel;
 use crate::checkpoint::{EVALUATION_FILE, HYPOTHESES_FILE, REFERENCES_FILE};
-use crate::config::finetune::{EncoderInit, FinetuneConfig, TranslationModelConfig};
+use crate::config::finetune::{DecoderInit, EncoderInit, FinetuneConfig, TranslationModelConfig};
 use crate::data::pairs::{PairBatch, PairLoaderConfig, PairPosition, PairSet, PairStream};
 use crate::data::tokenizer::ClozeTokenizer;
 use crate::eval::translation::{
@@ -260,10 +260,15 @@ pub fn finetune(config: &FinetuneConfig, options: &TrainOptions) -> Result<Finet
         check_resume_shards(&options.run_dir, &config.data.shards, options.resume)?;
     device.seed(t.seed);
     let layers = config.model.decoder_layers;
-    let model = match encoder.pretrained {
+    let mut model = match encoder.pretrained {
         Some(pretrained) => Seq2Seq::with_encoder(pretrained, &encoder.config, layers, &device),
         None => Seq2Seq::new(&encoder.config, layers, &device),
     };
+    if config.model.decoder_init == DecoderInit::Encoder {
+        model.decoder = model
+            .decoder
+            .with_layers_of(&model.encoder.layers, model.encoder.final_norm.as_ref())?;
+    }
     let precision = precision(&config.train, options.device);
     let task = TranslationTask::new(config, train, valid, tokenizer, precision);
     let saved = TranslationModelConfig {

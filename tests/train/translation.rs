@@ -233,3 +233,44 @@ fn the_pretrained_encoder_is_loaded_and_a_frozen_one_stays_as_it_was() {
         "random init is not the pretrained table"
     );
 }
+
+#[test]
+fn a_decoder_started_from_the_encoders_layers_trains_apart_and_resumes_exactly() {
+    let default_losses = read_losses(&finetuned_run().join("metrics.csv")).unwrap();
+    let _guard = crate::exclusive();
+    let dir = common::scratch("translation-decoder-init");
+    let config = write_config(&dir);
+    let from_encoder = ["--set", "model.decoder_init=\"encoder\""];
+    let whole = dir.join("whole");
+    crate::pretrain_cli::succeeded(&finetune(&config, &whole, &from_encoder, None));
+    let expected = read_losses(&whole.join("metrics.csv")).unwrap();
+    assert_eq!(expected.len(), 8);
+    assert_ne!(expected, default_losses, "the decoder started elsewhere");
+
+    // Its parameters are its own (new ids), saved and restored as any other's.
+    let killed = dir.join("killed");
+    assert!(
+        !finetune(&config, &killed, &from_encoder, Some("checkpoint-write@4"))
+            .status
+            .success()
+    );
+    let mut resume = from_encoder.to_vec();
+    resume.push("--resume");
+    crate::pretrain_cli::succeeded(&finetune(&config, &killed, &resume, None));
+    let resumed = read_losses(&killed.join("metrics.csv")).unwrap();
+    assert!(
+        crate::faults::same_losses(&resumed, &expected),
+        "{resumed:?}\n{expected:?}"
+    );
+
+    // More decoder layers than the encoder has: refused before training, naming the key.
+    let deep = dir.join("deep");
+    let output = finetune(
+        &config,
+        &deep,
+        &[&from_encoder[..], &["--set", "model.decoder_layers=9"]].concat(),
+        None,
+    );
+    assert!(!output.status.success());
+    assert!(common::stderr(&output).contains("model.decoder_layers to at most"));
+}
