@@ -116,6 +116,10 @@ pub struct TranslateArgs {
     /// Finished hypotheses are ranked by log-probability / length^A (0 favours short outputs).
     #[arg(long, default_value_t = 1.0, value_name = "A")]
     pub length_penalty: f64,
+    /// Stop a sentence once K hypotheses have finished (HuggingFace's early_stopping=True),
+    /// rather than once no live hypothesis can outrank them: faster, shorter outputs.
+    #[arg(long)]
+    pub early_stopping: bool,
     /// Tokens generated at most per sentence, [EOS] included (default and maximum: the model's
     /// train.seq_len - 1).
     #[arg(long, value_name = "N")]
@@ -168,6 +172,7 @@ impl TranslateArgs {
         TranslateSettings {
             beam: self.beam,
             length_penalty: self.length_penalty,
+            early_stopping: self.early_stopping,
             max_len: self.max_len,
             batch_size: self.batch_size,
             max_len_key: "--max-len",

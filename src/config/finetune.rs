@@ -91,10 +91,16 @@ pub struct TranslationSection {
     pub label_smoothing: f64,
     /// The encoder (and the shared embeddings) stay frozen for this many first steps.
     pub freeze_encoder_steps: u64,
+    /// The encoder (and the shared embeddings) learn at this times the schedule's rate once
+    /// they move; the decoder at the rate itself.
+    pub encoder_lr_scale: f64,
     /// Beam width of the BLEU validation (1: greedy).
     pub valid_beam: usize,
     /// Length penalty of the BLEU validation's beam search.
     pub valid_length_penalty: f64,
+    /// The BLEU validation's beam search stops a sentence once `valid_beam` hypotheses have
+    /// finished, rather than once no live one can outrank them.
+    pub valid_early_stopping: bool,
 }
 
 impl Default for TranslationSection {
@@ -102,8 +108,10 @@ impl Default for TranslationSection {
         Self {
             label_smoothing: 0.1,
             freeze_encoder_steps: 0,
+            encoder_lr_scale: 1.0,
             valid_beam: 1,
             valid_length_penalty: 1.0,
+            valid_early_stopping: false,
         }
     }
 }
@@ -125,6 +133,10 @@ impl FinetuneConfig {
         let s = self.translation.label_smoothing;
         if !(0.0..1.0).contains(&s) {
             bail!("translation.label_smoothing must be in [0, 1), got {s}");
+        }
+        let scale = self.translation.encoder_lr_scale;
+        if !(scale.is_finite() && scale > 0.0) {
+            bail!("translation.encoder_lr_scale must be a positive number, got {scale}");
         }
         if self.translation.valid_beam == 0 {
             bail!("translation.valid_beam must be at least 1");
@@ -165,6 +177,10 @@ impl TrainingConfig for FinetuneConfig {
             (
                 "translation.freeze_encoder_steps",
                 self.translation.freeze_encoder_steps == saved.translation.freeze_encoder_steps,
+            ),
+            (
+                "translation.encoder_lr_scale",
+                self.translation.encoder_lr_scale == saved.translation.encoder_lr_scale,
             ),
         ];
         let mut conflicts = differing(checks);

@@ -15,6 +15,8 @@ pub struct TranslateSettings {
     /// Hypotheses kept per sentence; 1 is greedy search.
     pub beam: usize,
     pub length_penalty: f64,
+    /// Stop a sentence once `beam` hypotheses have finished ([`SearchConfig::early_stopping`]).
+    pub early_stopping: bool,
     /// Tokens generated at most per sentence; by default (and at most) what the model takes.
     pub max_len: Option<usize>,
     /// Sentences decoded together.
@@ -47,6 +49,7 @@ impl CheckpointTranslator {
             beam: settings.beam,
             length_penalty: settings.length_penalty,
             max_len,
+            early_stopping: settings.early_stopping,
         };
         Ok(Self {
             translator,

@@ -1,17 +1,14 @@
 //! Beam search: `beam` hypotheses per sentence as rows of one batch, the decoder's cache
 //! reordered as hypotheses are kept or dropped, finished hypotheses ranked by their
-//! log-probability divided by `length ^ length_penalty` (the length counts `[EOS]`).
+//! log-probability divided by `length ^ length_penalty` (the length counts `[EOS]`); a
+//! sentence's search stops as [`super::finished_hypotheses`] says.
 
-use crate::model::search::{SearchConfig, ids, read_rows, source_batch};
+use std::ops::Range;
+
+use crate::model::finished_hypotheses::{Finished, FinishedHypotheses};
+use crate::model::search::{SearchConfig, greedy, ids, read_rows, source_batch};
 use crate::model::seq2seq::Seq2Seq;
 use crate::model::special_tokens::SpecialTokenIds;
-
-/// A hypothesis that ended with `[EOS]` (or at `max_len`).
-#[derive(Clone, Debug)]
-struct Finished {
-    score: f64,
-    tokens: Vec<u32>,
-}
 
 /// The hypotheses of one step of beam search: row `s * beam + j` is hypothesis j of sentence s.
 /// A dead row (score `-inf`) only keeps the batch's shape.
@@ -67,6 +64,7 @@ impl Hypotheses {
 struct BeamSearch {
     beam: usize,
     length_penalty: f64,
+    early_stopping: bool,
     eos: u32,
 }
 
@@ -113,15 +111,15 @@ impl BeamSearch {
     }
 
     /// Adds sentence `s`'s next `beam` rows to `next` from its ranked `candidates`: those ending
-    /// with `[EOS]` go to `finished` while it has room, the first `beam` others continue, and dead
-    /// rows fill up when fewer than `beam` continue.
+    /// with `[EOS]` before `beam` others are offered to `finished`, the first `beam` others
+    /// continue, and dead rows fill up when fewer than `beam` continue.
     fn advance(
         &self,
         live: &Hypotheses,
         s: usize,
         candidates: Vec<(f64, usize, u32)>,
         next: &mut Hypotheses,
-        finished: &mut Vec<Finished>,
+        finished: &mut FinishedHypotheses,
     ) {
         let mut kept = 0;
         for (score, row, id) in candidates {
@@ -129,12 +127,10 @@ impl BeamSearch {
                 break;
             }
             if id == self.eos {
-                if finished.len() < self.beam {
-                    finished.push(Finished {
-                        score: self.normalized(score, live.tokens[row].len() + 1),
-                        tokens: live.tokens[row].clone(),
-                    });
-                }
+                finished.offer(Finished {
+                    score: self.normalized(score, live.tokens[row].len() + 1),
+                    tokens: live.tokens[row].clone(),
+                });
                 continue;
             }
             let mut extended = live.tokens[row].clone();
@@ -147,43 +143,53 @@ impl BeamSearch {
         }
     }
 
-    /// Counts the live hypotheses cut at `max_len` as finished, where there is room.
-    fn finish_cut(&self, live: &Hypotheses, finished: &mut [Vec<Finished>]) {
-        for (s, hypotheses) in finished.iter_mut().enumerate() {
-            for k in s * self.beam..(s + 1) * self.beam {
-                if live.scores[k] > f64::NEG_INFINITY && hypotheses.len() < self.beam {
-                    hypotheses.push(Finished {
-                        score: self.normalized(live.scores[k], live.tokens[k].len()),
-                        tokens: live.tokens[k].clone(),
-                    });
-                }
-            }
+    /// The best score among the live hypotheses in `rows`, were they to end now; none if all
+    /// are dead.
+    fn best_live(&self, live: &Hypotheses, rows: Range<usize>) -> Option<f64> {
+        rows.filter(|&k| live.scores[k] > f64::NEG_INFINITY)
+            .map(|k| self.normalized(live.scores[k], live.tokens[k].len() + 1))
+            .max_by(f64::total_cmp)
+    }
+
+    /// Offers the live hypotheses in `rows`, cut at `max_len`, as finished.
+    fn finish_cut(&self, live: &Hypotheses, rows: Range<usize>, finished: &mut FinishedHypotheses) {
+        for k in rows.filter(|&k| live.scores[k] > f64::NEG_INFINITY) {
+            finished.offer(Finished {
+                score: self.normalized(live.scores[k], live.tokens[k].len()),
+                tokens: live.tokens[k].clone(),
+            });
         }
     }
 }
 
-/// The tokens of the best-scored hypothesis; none if there is none.
-fn best(mut hypotheses: Vec<Finished>) -> Vec<u32> {
-    hypotheses.sort_by(|a, b| b.score.total_cmp(&a.score));
-    hypotheses
-        .into_iter()
-        .next()
-        .map(|h| h.tokens)
-        .unwrap_or_default()
-}
-
 /// Beam search with `config.beam` hypotheses per sentence. Returns the best finished hypothesis
-/// of each source, without `[EOS]`. With a beam of 1 it returns what
-/// [`greedy`](crate::model::search::greedy) returns.
+/// of each source, without `[EOS]`. A beam of 1 is [`greedy`] search.
 pub fn beam_search(
     model: &Seq2Seq,
     sources: &[Vec<u32>],
     config: &SearchConfig,
     special: SpecialTokenIds,
 ) -> Vec<Vec<u32>> {
+    if config.beam <= 1 {
+        return greedy(model, sources, config.max_len, special);
+    }
+    search(model, sources, config, special)
+        .into_iter()
+        .map(|best| best.map(|h| h.tokens).unwrap_or_default())
+        .collect()
+}
+
+/// Beam search proper, for any beam: the best finished hypothesis of each source.
+fn search(
+    model: &Seq2Seq,
+    sources: &[Vec<u32>],
+    config: &SearchConfig,
+    special: SpecialTokenIds,
+) -> Vec<Option<Finished>> {
     let search = BeamSearch {
         beam: config.beam.max(1),
         length_penalty: config.length_penalty,
+        early_stopping: config.early_stopping,
         eos: special.eos,
     };
     let beam = search.beam;
@@ -195,31 +201,35 @@ pub fn beam_search(
     let mut cache = model
         .start(memory, padding)
         .select(ids(&live.rows, &device));
-    let mut finished: Vec<Vec<Finished>> = vec![Vec::new(); sentences];
+    let mut finished = vec![FinishedHypotheses::new(beam); sentences];
     let mut done = vec![false; sentences];
     for step in 0..config.max_len {
         let (vocab, values) = read_rows(model.step(&mut cache, ids(&live.last, &device)));
         let mut next = Hypotheses::default();
         for s in 0..sentences {
+            let rows = s * beam..(s + 1) * beam;
             if done[s] {
                 // Keep the rows in place; their outputs are ignored.
-                (s * beam..(s + 1) * beam).for_each(|row| next.push_dead(row, special.eos));
+                rows.for_each(|row| next.push_dead(row, special.eos));
                 continue;
             }
             let candidates = search.best_continuations(&live, s, &values, vocab);
             search.advance(&live, s, candidates, &mut next, &mut finished[s]);
-            if finished[s].len() >= beam || step + 1 == config.max_len {
+            let best_live = search.best_live(&next, rows.clone());
+            if finished[s].complete(best_live) || (search.early_stopping && finished[s].full()) {
+                done[s] = true;
+            } else if step + 1 == config.max_len {
+                search.finish_cut(&next, rows, &mut finished[s]);
                 done[s] = true;
             }
         }
         if done.iter().all(|&d| d) {
-            search.finish_cut(&next, &mut finished);
             break;
         }
         cache = cache.select(ids(&next.rows, &device));
         live = next;
     }
-    finished.into_iter().map(best).collect()
+    finished.into_iter().map(FinishedHypotheses::best).collect()
 }
 
 #[cfg(test)]
@@ -227,91 +237,8 @@ mod tests {
     use burn::prelude::*;
 
     use super::*;
-    use crate::batcher::special_token_ids;
-    use crate::data::tokenizer::SpecialTokens;
-    use crate::model::config::TransformerConfig;
+    use crate::model::copy_model::{cloze_ids, trained_copy_model as tiny};
     use crate::model::search::greedy;
-
-    fn cloze_ids() -> crate::model::special_tokens::SpecialTokenIds {
-        special_token_ids(&SpecialTokens::cloze())
-    }
-
-    /// `tiny` trained for a few steps to copy its source: it ends some outputs with `[EOS]`.
-    fn tiny(device: &Device) -> Seq2Seq {
-        use crate::model::seq2seq::TranslationInput;
-        use burn::optim::{AdamWConfig, GradientsParams};
-        use rand::{Rng, SeedableRng};
-
-        let config = TransformerConfig::named("tiny", 40)
-            .unwrap()
-            .with_max_len(24)
-            .with_dropout(0.0);
-        let _rng = crate::seed::device_rng_lock();
-        let train = device.clone().autodiff();
-        train.seed(21);
-        let mut model = Seq2Seq::new(&config, 2, &train);
-        let mut optimizer = AdamWConfig::new().init();
-        let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(3);
-        let special = cloze_ids();
-        let int = |rows: &[Vec<i64>]| {
-            let len = rows[0].len();
-            Tensor::<2, Int>::from_data(TensorData::new(rows.concat(), [rows.len(), len]), &train)
-        };
-        for _ in 0..60 {
-            let pairs: Vec<Vec<u32>> = (0..16)
-                .map(|_| {
-                    (0..rng.random_range(1..6))
-                        .map(|_| rng.random_range(7..40))
-                        .collect()
-                })
-                .collect();
-            let (source, source_padding) = source_batch(&pairs, special, &train);
-            let len = pairs.iter().map(Vec::len).max().unwrap() + 1;
-            let pad = |mut v: Vec<i64>| {
-                v.resize(len, i64::from(special.pad));
-                v
-            };
-            let inputs: Vec<Vec<i64>> = pairs
-                .iter()
-                .map(|p| {
-                    pad(std::iter::once(special.bos)
-                        .chain(p.iter().copied())
-                        .map(i64::from)
-                        .collect())
-                })
-                .collect();
-            let targets: Vec<Vec<i64>> = pairs
-                .iter()
-                .map(|p| {
-                    pad(p
-                        .iter()
-                        .copied()
-                        .chain(std::iter::once(special.eos))
-                        .map(i64::from)
-                        .collect())
-                })
-                .collect();
-            let padding: Vec<bool> = targets
-                .iter()
-                .flatten()
-                .map(|&t| t == i64::from(special.pad))
-                .collect();
-            let input = TranslationInput {
-                source,
-                source_padding,
-                decoder_input: int(&inputs),
-                target: int(&targets),
-                target_padding: Tensor::from_data(
-                    TensorData::new(padding, [pairs.len(), len]),
-                    &train,
-                ),
-            };
-            let loss = model.loss(input, 0.0).loss;
-            let grads = GradientsParams::from_grads(loss.backward(), &model);
-            model = optimizer.step(3e-3, model, grads);
-        }
-        model.valid()
-    }
 
     fn sources() -> Vec<Vec<u32>> {
         vec![
@@ -331,17 +258,24 @@ mod tests {
         // At 12 some outputs end with [EOS]; at 3 some are cut: both ends of the search.
         for max_len in [12, 3] {
             let greedy_out = greedy(&model, &sources(), max_len, cloze_ids());
-            for length_penalty in [0.0, 1.0] {
-                let config = SearchConfig {
-                    beam: 1,
-                    length_penalty,
-                    max_len,
-                };
-                assert_eq!(
-                    beam_search(&model, &sources(), &config, cloze_ids()),
-                    greedy_out
-                );
-            }
+            let config = |length_penalty| SearchConfig {
+                beam: 1,
+                length_penalty,
+                max_len,
+                early_stopping: false,
+            };
+            // Ranked by log-probability alone, one hypothesis stops where greedy search does.
+            let tokens = |found: Vec<Option<Finished>>| -> Vec<Vec<u32>> {
+                found.into_iter().map(|h| h.unwrap().tokens).collect()
+            };
+            assert_eq!(
+                tokens(search(&model, &sources(), &config(0.0), cloze_ids())),
+                greedy_out
+            );
+            assert_eq!(
+                beam_search(&model, &sources(), &config(1.0), cloze_ids()),
+                greedy_out
+            );
             let ended = greedy_out.iter().filter(|o| o.len() < max_len).count();
             let cut = greedy_out.len() - ended;
             assert!(
@@ -352,6 +286,31 @@ mod tests {
     }
 
     #[test]
+    fn searching_on_after_beam_hypotheses_end_never_finds_a_worse_one() {
+        let device = Device::flex();
+        let model = tiny(&device);
+        let mut longer = 0;
+        for length_penalty in [0.0, 1.0, 2.0] {
+            let config = |early_stopping| SearchConfig {
+                beam: 3,
+                length_penalty,
+                max_len: 12,
+                early_stopping,
+            };
+            let early = search(&model, &sources(), &config(true), cloze_ids());
+            let on = search(&model, &sources(), &config(false), cloze_ids());
+            for (early, on) in early.into_iter().zip(on) {
+                let (early, on) = (early.unwrap(), on.unwrap());
+                // The live hypotheses do not depend on the finished ones: searching on can only
+                // offer more.
+                assert!(on.score >= early.score, "{on:?} against {early:?}");
+                longer += usize::from(on.tokens.len() > early.tokens.len());
+            }
+        }
+        assert!(longer > 0, "searching on never changed an output");
+    }
+
+    #[test]
     fn a_sentence_decodes_alike_alone_and_in_a_padded_batch() {
         let device = Device::flex();
         let model = tiny(&device);
@@ -359,6 +318,7 @@ mod tests {
             beam: 3,
             length_penalty: 1.0,
             max_len: 10,
+            early_stopping: false,
         };
         let batched_greedy = greedy(&model, &sources(), 10, cloze_ids());
         let batched_beam = beam_search(&model, &sources(), &config, cloze_ids());

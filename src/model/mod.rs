@@ -12,10 +12,13 @@ pub mod attention;
 pub mod beam_search;
 pub mod bert_names;
 pub mod config;
+#[cfg(test)]
+pub(crate) mod copy_model;
 pub mod decoder;
 pub mod embedding;
 pub mod encoder;
 pub mod encoder_layer;
+pub mod finished_hypotheses;
 pub mod hf_names;
 pub mod mlm;
 pub mod modernbert;

@@ -16,6 +16,10 @@ pub struct SearchConfig {
     pub length_penalty: f64,
     /// Tokens generated at most, `[EOS]` included.
     pub max_len: usize,
+    /// Stop a sentence's beam search once `beam` hypotheses have finished (HuggingFace's
+    /// `early_stopping=True`), rather than once no live hypothesis can outrank them: faster,
+    /// and shorter outputs.
+    pub early_stopping: bool,
 }
 
 /// The encoder's input for `sources` (ids without special tokens): `[CLS] ids [SEP]`, padded.

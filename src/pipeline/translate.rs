@@ -45,6 +45,9 @@ pub struct TranslateStage {
     pub beam: usize,
     /// Finished hypotheses are ranked by log-probability / length^length_penalty.
     pub length_penalty: f64,
+    /// Stop a sentence once `beam` hypotheses have finished, rather than once no live one can
+    /// outrank them (faster; shorter outputs).
+    pub early_stopping: bool,
     /// Tokens generated at most per sentence, `[EOS]` included; by default (and at most) the
     /// model's `train.seq_len - 1`.
     pub max_len: Option<usize>,
@@ -62,6 +65,7 @@ impl Default for TranslateStage {
             tgt_column: None,
             beam: 4,
             length_penalty: 1.0,
+            early_stopping: false,
             max_len: None,
             batch_size: 32,
             max_line_bytes: DEFAULT_MAX_LINE_BYTES,
@@ -123,6 +127,7 @@ impl TranslateStage {
         TranslateSettings {
             beam: self.beam,
             length_penalty: self.length_penalty,
+            early_stopping: self.early_stopping,
             max_len: self.max_len,
             batch_size: self.batch_size,
             max_len_key: "translate.max_len",
@@ -191,6 +196,7 @@ pub struct TranslateReport {
     pub truncated: usize,
     pub beam: usize,
     pub length_penalty: f64,
+    pub early_stopping: bool,
     pub max_len: usize,
     pub bleu: Scored<BleuScore>,
     pub chrf: Scored<ChrfScore>,
@@ -282,6 +288,7 @@ pub fn run(
         truncated: truncated.len(),
         beam: stage.beam,
         length_penalty: stage.length_penalty,
+        early_stopping: stage.early_stopping,
         max_len: translator.search.max_len,
         bleu: Scored {
             score: bleu,

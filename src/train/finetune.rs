@@ -8,6 +8,7 @@ use std::sync::Arc;
 use anyhow::{Context, Result, bail, ensure};
 use burn::module::{Module, ModuleVisitor, Param};
 use burn::optim::GradientsParams;
+use burn::optim::lr_scheduler::module_lr_scheduler::ModuleLearningRate;
 use burn::prelude::*;
 
 use crate::batcher::special_token_ids;
@@ -27,6 +28,7 @@ use crate::model::search::SearchConfig;
 use crate::model::seq2seq::Seq2Seq;
 use crate::model::special_tokens::SpecialTokenIds;
 use crate::train::checkpointer::RunIdentity;
+use crate::train::learning_rates::encoder_scaled;
 use crate::train::objective::{BatchLoss, Objective};
 use crate::train::resume::{check_resume_shards, prepare_run_directory};
 use crate::train::run::{RunOutcome, TrainOptions, precision, run_training};
@@ -47,10 +49,11 @@ impl ModuleVisitor for DropGradients<'_> {
 }
 
 /// Label-smoothed cross-entropy of the targets with teacher forcing, the encoder frozen for the
-/// first `freeze_encoder_steps` steps.
+/// first `freeze_encoder_steps` steps and then learning at `encoder_lr_scale` times the rate.
 pub struct TranslationObjective {
     pub smoothing: f64,
     pub freeze_encoder_steps: u64,
+    pub encoder_lr_scale: f64,
     pub special: SpecialTokenIds,
     pub precision: Precision,
 }
@@ -81,6 +84,10 @@ impl Objective for TranslationObjective {
             model.encoder.visit(&mut DropGradients { grads });
         }
     }
+
+    fn learning_rates(&self, model: &Seq2Seq, lr: f64) -> ModuleLearningRate {
+        encoder_scaled(model, lr, self.encoder_lr_scale)
+    }
 }
 
 struct TranslationTask {
@@ -105,6 +112,7 @@ impl TranslationTask {
             objective: TranslationObjective {
                 smoothing: config.translation.label_smoothing,
                 freeze_encoder_steps: config.translation.freeze_encoder_steps,
+                encoder_lr_scale: config.translation.encoder_lr_scale,
                 special: special_token_ids(tokenizer.special()),
                 precision,
             },
@@ -123,6 +131,7 @@ impl TranslationTask {
                 beam: config.translation.valid_beam,
                 length_penalty: config.translation.valid_length_penalty,
                 max_len: t.seq_len - 1,
+                early_stopping: config.translation.valid_early_stopping,
             },
         }
     }

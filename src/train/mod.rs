@@ -4,6 +4,7 @@
 pub mod checkpointer;
 pub mod data_parallel;
 pub mod finetune;
+pub mod learning_rates;
 pub mod objective;
 pub mod optimizer;
 pub mod outcome;

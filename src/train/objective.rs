@@ -3,6 +3,7 @@
 
 use burn::module::Module;
 use burn::optim::GradientsParams;
+use burn::optim::lr_scheduler::module_lr_scheduler::ModuleLearningRate;
 use burn::prelude::*;
 
 use crate::batcher::mlm_input;
@@ -37,6 +38,12 @@ pub trait Objective {
     /// Changes the summed gradients of step `step` before they are measured and applied (by
     /// default, none): how fine-tuning keeps its encoder frozen for its first steps.
     fn adjust_gradients(&self, _model: &Self::Model, _step: u64, _grads: &mut GradientsParams) {}
+
+    /// The learning rate of each parameter when the schedule gives `lr` (by default, `lr` for
+    /// all): how fine-tuning may move its encoder slower than its decoder.
+    fn learning_rates(&self, _model: &Self::Model, lr: f64) -> ModuleLearningRate {
+        lr.into()
+    }
 }
 
 /// Masked-language modelling: cross-entropy at the selected positions.

@@ -362,6 +362,7 @@ fn take_step<O: Objective, P>(
     }
     let report = gradients.report;
     if report.is_finite() {
+        let lr = objective.learning_rates(&run.model, lr);
         run.model = apply_gradients(run.model, &mut run.optimizer, gradients, lr, grad_clip);
     }
     run.step += 1;

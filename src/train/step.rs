@@ -3,6 +3,7 @@
 
 use std::time::Instant;
 
+use burn::optim::lr_scheduler::module_lr_scheduler::ModuleLearningRate;
 use burn::optim::{GradientsAccumulator, GradientsParams, ModuleOptimizer};
 use burn::prelude::*;
 
@@ -125,12 +126,12 @@ pub fn compute_gradients<O: Objective>(
 }
 
 /// Clips the gradients to a global norm of `grad_clip` (0: no clipping) and takes an optimizer
-/// step at learning rate `lr`.
+/// step at learning rate `lr` (one for all parameters, or one per group).
 pub fn apply_gradients<M: Module>(
     model: M,
     optimizer: &mut ModuleOptimizer,
     gradients: StepGradients,
-    lr: f64,
+    lr: impl Into<ModuleLearningRate>,
     grad_clip: f64,
 ) -> M {
     let StepGradients { mut grads, report } = gradients;

@@ -195,7 +195,7 @@ fn finetuning_resumes_after_a_crash_and_its_checkpoint_translates() {
 }
 
 #[test]
-fn the_pretrained_encoder_is_loaded_and_a_frozen_one_stays_as_it_was() {
+fn the_pretrained_encoder_is_loaded_a_frozen_one_stays_and_a_slowed_one_moves_less() {
     trained_run();
     pair_shards();
     let _guard = crate::exclusive();
@@ -224,6 +224,25 @@ fn the_pretrained_encoder_is_loaded_and_a_frozen_one_stays_as_it_was() {
         near(&moved, &pretrained_table) * 10 > moved.len() * 9,
         "8 steps move the table a little"
     );
+
+    // At a tenth of the rate, the encoder moves about a tenth as far (Adam's steps scale with
+    // the rate; the decoder's, and so the gradients, differ a little).
+    let slow = dir.join("slow");
+    crate::pretrain_cli::succeeded(&finetune(
+        &config,
+        &slow,
+        &["--set", "translation.encoder_lr_scale=0.1"],
+        None,
+    ));
+    let distance = |table: &[f32]| -> f32 {
+        table
+            .iter()
+            .zip(&pretrained_table)
+            .map(|(a, b)| (a - b).abs())
+            .sum()
+    };
+    let ratio = distance(&embedding_table(&slow)) / distance(&moved);
+    assert!((0.05..0.2).contains(&ratio), "moved {ratio} as far");
 
     let random = dir.join("random");
     crate::pretrain_cli::succeeded(&finetune(&config, &random, &["--init", "random"], None));
