@@ -8,6 +8,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::checkpoint::STATE_FILE;
 use crate::checkpoint::load::{checkpoints, load_order, named_latest};
+use crate::model::precision::Precision;
 
 /// What a checkpoint records besides the tensors.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -32,6 +33,10 @@ pub struct TrainingState {
     /// configuration's `train.grad_accum`, the micro-batches of each step.
     #[serde(default = "one_rank")]
     pub world: usize,
+    /// What the steps computed in (`train.precision` resolved on the machine; absent in older
+    /// checkpoints and in imported ones): what a resumed `auto` run keeps.
+    #[serde(default)]
+    pub precision: Option<Precision>,
 }
 
 fn one_rank() -> usize {

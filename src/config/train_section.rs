@@ -48,8 +48,9 @@ pub struct TrainSection {
     /// state stay as they were); after this many in a row the run checkpoints and stops.
     pub max_nonfinite_steps: u64,
     /// The float type of the forward and backward passes: `f32`, `bf16` (f32 weights, optimizer
-    /// state and checkpoints all the same) or `auto` (bf16 on CUDA and on CPUs with AMX, where it
-    /// is faster).
+    /// state and checkpoints all the same) or `auto` (bf16 on CUDA, and on a CPU whose bf16 matrix
+    /// products measure at least 1.5x its f32 ones at the start of the run; a resumed run keeps
+    /// what its checkpoint computed in).
     pub precision: PrecisionChoice,
 }
 

@@ -118,6 +118,7 @@ pub fn import_hf(from: &Path, out: &Path) -> Result<ImportSummary> {
         tokenizer_sha256: tokenizer.sha256().to_owned(),
         config: serde_json::to_value(&config)?,
         world: 1,
+        precision: None,
     };
     save_weights(out, &state, &model, &tokenizer.files())?;
     Ok(ImportSummary {

@@ -10,6 +10,7 @@ use serde::Serialize;
 
 use crate::checkpoint::{TrainingState, prune_checkpoints, save_checkpoint};
 use crate::data::tokenizer::{TokenizerFiles, sha256_hex};
+use crate::model::precision::Precision;
 
 /// What identifies a run's data and settings in its checkpoints.
 pub struct RunIdentity {
@@ -20,6 +21,8 @@ pub struct RunIdentity {
     /// The resolved configuration, saved in every checkpoint and as config.toml.
     pub config: serde_json::Value,
     pub config_toml: String,
+    /// What the steps compute in, recorded in every checkpoint.
+    pub precision: Precision,
 }
 
 /// Writes a run's checkpoints into its checkpoints' directory, keeping the newest `keep`.
@@ -70,6 +73,7 @@ impl<'a> Checkpointer<'a> {
             tokenizer_sha256: self.tokenizer_sha256.clone(),
             config: self.identity.config.clone(),
             world: self.world,
+            precision: Some(self.identity.precision),
         };
         let path = save_checkpoint(
             &self.dir,

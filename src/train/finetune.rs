@@ -31,7 +31,8 @@ use crate::train::checkpointer::RunIdentity;
 use crate::train::learning_rates::encoder_scaled;
 use crate::train::objective::{BatchLoss, Objective};
 use crate::train::resume::{check_resume_shards, prepare_run_directory};
-use crate::train::run::{RunOutcome, TrainOptions, precision, run_training};
+use crate::train::run::{RunOutcome, TrainOptions, run_training};
+use crate::train::run_precision::precision;
 use crate::train::task::{TaskBatches, TrainingTask};
 
 /// How a fine-tuning run ended, with the translation of the dev pairs.
@@ -278,7 +279,7 @@ pub fn finetune(config: &FinetuneConfig, options: &TrainOptions) -> Result<Finet
             .decoder
             .with_layers_of(&model.encoder.layers, model.encoder.final_norm.as_ref())?;
     }
-    let precision = precision(&config.train, options.device);
+    let precision = precision(&config.train, options)?;
     let task = TranslationTask::new(config, train, valid, tokenizer, precision);
     let saved = TranslationModelConfig {
         finetune: config.clone(),
@@ -291,6 +292,7 @@ pub fn finetune(config: &FinetuneConfig, options: &TrainOptions) -> Result<Finet
         config: serde_json::to_value(&saved).context("cannot serialise the configuration")?,
         config_toml: toml::to_string_pretty(config)
             .context("cannot serialise the configuration")?,
+        precision,
     };
     let run = run_training(&task, model, t, &identity, options, &device)?;
     // The final validation: rank 0's, which alone writes the run's files.

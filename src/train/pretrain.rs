@@ -23,7 +23,8 @@ use crate::model::precision::Precision;
 use crate::train::checkpointer::RunIdentity;
 use crate::train::objective::MlmObjective;
 use crate::train::resume::{check_resume_shards, prepare_run_directory};
-use crate::train::run::{RunOutcome, TrainOptions, precision, run_training};
+use crate::train::run::{RunOutcome, TrainOptions, run_training};
+use crate::train::run_precision::precision;
 use crate::train::task::{TaskBatches, TrainingTask};
 
 /// How a pretraining run ended, with the validation against the unigram baseline.
@@ -184,7 +185,8 @@ pub fn pretrain(config: &PretrainConfig, options: &TrainOptions) -> Result<Pretr
     let config = &config;
     config.validate()?;
     prepare_run_directory(config, options)?;
-    let task = MlmTask::open(config, precision(&config.train, options.device))?;
+    let precision = precision(&config.train, options)?;
+    let task = MlmTask::open(config, precision)?;
     let manifest = task.train_set.manifest();
     let manifest_sha256 =
         check_resume_shards(&options.run_dir, &config.data.shards, options.resume)?;
@@ -207,6 +209,7 @@ pub fn pretrain(config: &PretrainConfig, options: &TrainOptions) -> Result<Pretr
         config: serde_json::to_value(config).context("cannot serialise the configuration")?,
         config_toml: toml::to_string_pretty(config)
             .context("cannot serialise the configuration")?,
+        precision,
     };
     let run = run_training(&task, model, &config.train, &identity, options, &device)?;
     // The final validation: rank 0's, which alone writes the run's files.

@@ -14,10 +14,8 @@ use burn::optim::ModuleOptimizer;
 use burn::prelude::*;
 
 use crate::checkpoint::{CHECKPOINTS_DIR, CONFIG_FILE, has_checkpoints, load_latest};
-use crate::config::precision::cpu_has_amx;
 use crate::config::train_section::TrainSection;
 use crate::device::DeviceChoice;
-use crate::model::precision::Precision;
 use crate::parallel::ProcessGroup;
 use crate::train::checkpointer::{Checkpointer, RunIdentity};
 use crate::train::data_parallel::{
@@ -74,21 +72,6 @@ type TaskRun<T> = RunState<TaskModel<T>, <T as TrainingTask>::Position>;
 
 /// A task's run state after a step, and what the step measured.
 type StepOutcome<T> = (TaskRun<T>, StepReport);
-
-/// What `train.precision` means on `device`, said in the log; bf16 on flex is allowed but
-/// warned about (it converts bf16 matrix products to f32, so it is slower there, not faster).
-pub fn precision(train: &TrainSection, device: DeviceChoice) -> Precision {
-    let precision = train.precision.resolve(device, cpu_has_amx());
-    if precision == Precision::Bf16 && device == DeviceChoice::Flex {
-        tracing::warn!(
-            "train.precision = bf16 on flex: flex converts bf16 matrix products to f32, so this \
-             is slower than f32; bf16 pays on tch-cpu with AMX and on tch-cuda"
-        );
-    }
-    let asked = format!("{:?}", train.precision).to_lowercase();
-    tracing::info!("computing in {precision} (train.precision = {asked})");
-    precision
-}
 
 /// Whether a periodic event (every `every` steps, 0: never) falls after `step`: the last step
 /// has its own.

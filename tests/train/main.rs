@@ -137,6 +137,7 @@ fn run(session: Session) -> (u64, Vec<f64>) {
                 tokenizer_sha256: String::new(),
                 config: serde_json::json!({}),
                 world: 1,
+                precision: None,
             };
             save_checkpoint(session.dir, &state, &model, &optimizer, &no_tokenizer()).unwrap();
             prune_checkpoints(session.dir, 2, step + 1).unwrap();
@@ -298,6 +299,7 @@ fn a_checkpoint_round_trip_gives_identical_predictions() {
         tokenizer_sha256: String::new(),
         config: serde_json::json!({}),
         world: 1,
+        precision: None,
     };
     save_checkpoint(&dir, &state, &model, &optimizer, &no_tokenizer()).unwrap();
     let fresh = tiny_model(vocab_size, &device);

@@ -1,6 +1,6 @@
 //! `train.precision = "bf16"` end to end on `tiny`: the run computes in bf16 (its losses differ
 //! from f32's, by little), learns, resumes to the uninterrupted run's losses, and saves the same
-//! f32 checkpoints as an f32 run.
+//! f32 checkpoints as an f32 run; an `auto` run resumes in the precision its checkpoint recorded.
 
 use cloze::checkpoint::metrics::read_losses;
 
@@ -48,4 +48,26 @@ fn a_bf16_run_learns_resumes_to_the_same_losses_and_saves_f32_checkpoints() {
 
     assert_resumes_to(&config, &dir.join("killed"), &bf16, &expected);
     assert_learns(&config, &dir.join("longer"), &bf16);
+
+    // Resumed as `auto`, the killed bf16 run keeps computing in bf16 (on flex, `auto` alone
+    // would choose f32): it ends with the uninterrupted bf16 run's losses.
+    let killed = dir.join("killed-auto");
+    let killed_run = pretrain(&config, &killed, &bf16, Some("checkpoint-renamed@8"));
+    assert!(!killed_run.status.success());
+    let auto = [
+        &["--resume"],
+        &ROPE[..],
+        &["--set", "train.precision=\"auto\""],
+    ]
+    .concat();
+    let stderr = succeeded(&pretrain(&config, &killed, &auto, None));
+    assert!(
+        stderr.contains("computing in bf16, as the checkpoint resumed did"),
+        "{stderr}"
+    );
+    let resumed = read_losses(&killed.join("metrics.csv")).unwrap();
+    assert!(
+        crate::faults::same_losses(&resumed, &expected),
+        "{resumed:?}\n{expected:?}"
+    );
 }
