@@ -29,23 +29,13 @@ pub fn precision(train: &TrainSection, options: &TrainOptions) -> Result<Precisi
         return Ok(precision);
     }
     let device = options.device;
-    let measured = || {
-        let speedup = bf16_matmul_speedup(&device.device()?);
-        tracing::info!("this CPU's bf16 matrix products run at {speedup:.2}x its f32 ones");
-        Ok::<_, anyhow::Error>(bf16_pays(speedup))
-    };
-    let mut failed = None;
+    let compute_device = device.device()?;
     let precision = train.precision.resolve(device, || {
-        let pays = measured().unwrap_or_else(|e| {
-            failed = Some(e);
-            false
-        });
+        let speedup = bf16_matmul_speedup(&compute_device);
+        tracing::info!("this CPU's bf16 matrix products run at {speedup:.2}x its f32 ones");
         // Every rank computes alike: bf16 only if it pays on each.
-        !options.group.any(!pays)
+        !options.group.any(!bf16_pays(speedup))
     });
-    if let Some(e) = failed {
-        return Err(e);
-    }
     if precision == Precision::Bf16 && device == DeviceChoice::Flex {
         tracing::warn!(
             "train.precision = bf16 on flex: flex converts bf16 matrix products to f32, so this \
