@@ -9,12 +9,14 @@
 use burn::module::{Module, ModuleMapper, Param};
 use burn::nn::attention::generate_autoregressive_mask;
 use burn::nn::transformer::{PositionWiseFeedForward, PositionWiseFeedForwardConfig};
-use burn::nn::{Dropout, DropoutConfig, LayerNorm, LayerNormConfig};
+use burn::nn::{Dropout, DropoutConfig};
 use burn::prelude::*;
 
 use crate::model::attention::{Attention, KeysValues};
 use crate::model::config::TransformerConfig;
 use crate::model::encoder_layer::{EncoderLayer, EncoderLayers, activation, rope};
+use crate::model::layer_norm::{LayerNorm, LayerNormConfig};
+use crate::model::relu::feed_forward;
 
 #[derive(Module, Debug)]
 pub struct DecoderLayer {
@@ -96,8 +98,7 @@ impl DecoderLayer {
         }
     }
 
-    /// `x + sublayer(x)` with the LayerNorm `norm` before the sub-layer (pre-LN) or after the sum
-    /// (post-LN).
+    /// `x + sublayer(x)`, `norm` before the sub-layer (pre-LN) or after the sum (post-LN).
     fn residual(
         &self,
         x: Tensor<3>,
@@ -121,7 +122,8 @@ impl DecoderLayer {
         let x = self.residual(x, &self.norm_cross, |x| {
             self.cross_attention.attend(x, 0, memory, Some(memory_mask))
         });
-        self.residual(x, &self.norm_feed_forward, |x| self.feed_forward.forward(x))
+        let network = &self.feed_forward;
+        self.residual(x, &self.norm_feed_forward, |x| feed_forward(network, x))
     }
 
     fn forward(

@@ -4,12 +4,11 @@
 //! then a LayerNorm.
 
 use burn::module::Param;
-use burn::nn::{
-    Dropout, DropoutConfig, Embedding, EmbeddingConfig, Initializer, LayerNorm, LayerNormConfig,
-};
+use burn::nn::{Dropout, DropoutConfig, Embedding, EmbeddingConfig, Initializer};
 use burn::prelude::*;
 
 use crate::model::config::{Positions, TransformerConfig};
+use crate::model::layer_norm::{LayerNorm, LayerNormConfig};
 use crate::model::modernbert::init::truncated_normal;
 use crate::model::modernbert::settings::INITIALIZER_RANGE;
 use crate::model::precision::as_dtype_of;

@@ -2,7 +2,7 @@
 //! or, with `arch = "modernbert"`, ModernBERT's layers, with the key padding mask in every
 //! self-attention.
 
-use burn::nn::{LayerNorm, LayerNormConfig};
+use crate::model::layer_norm::{LayerNorm, LayerNormConfig};
 use burn::prelude::*;
 
 use crate::model::config::TransformerConfig;

@@ -9,11 +9,13 @@
 
 use burn::nn::activation::ActivationConfig;
 use burn::nn::transformer::{PositionWiseFeedForward, PositionWiseFeedForwardConfig};
-use burn::nn::{Dropout, DropoutConfig, LayerNorm, LayerNormConfig};
+use burn::nn::{Dropout, DropoutConfig};
 use burn::prelude::*;
 
 use crate::model::attention::{Attention, key_padding_mask};
 use crate::model::config::{Positions, TransformerConfig};
+use crate::model::layer_norm::{LayerNorm, LayerNormConfig};
+use crate::model::relu::feed_forward;
 use crate::model::rope::Rope;
 
 #[derive(Module, Debug)]
@@ -97,7 +99,7 @@ impl EncoderLayer {
             x = self.norm_1.forward(x);
             x.clone()
         };
-        let x = x + self.dropout.forward(self.pwff.forward(branch));
+        let x = x + self.dropout.forward(feed_forward(&self.pwff, branch));
         if self.pre_ln {
             x
         } else {

@@ -5,15 +5,16 @@
 //! product about 1/0.15 times smaller than a full head.
 
 use burn::module::Param;
-use burn::nn::loss::CrossEntropyLossConfig;
-use burn::nn::{Gelu, LayerNorm, LayerNormConfig, Linear, LinearConfig, Relu};
+use burn::nn::{Gelu, Linear, LinearConfig};
 use burn::prelude::*;
-use burn::tensor::FloatDType;
 
 use crate::model::config::TransformerConfig;
+use crate::model::cross_entropy::cross_entropy;
 use crate::model::encoder::Encoder;
+use crate::model::layer_norm::{LayerNorm, LayerNormConfig};
 use crate::model::modernbert::init::linear;
 use crate::model::modernbert::settings::ModernBertSettings;
+use crate::model::relu::relu;
 
 #[derive(Module, Debug)]
 pub struct MlmModel {
@@ -80,7 +81,7 @@ impl MlmModel {
         let h = if self.gelu {
             Gelu::new().forward(h)
         } else {
-            Relu::new().forward(h)
+            relu(h)
         };
         let h = self.norm.forward(h);
         let table = self.encoder.embedding.tokens.weight.val();
@@ -89,9 +90,7 @@ impl MlmModel {
 
     pub fn forward(&self, input: MlmInput) -> MlmOutput {
         let logits = self.logits(input.ids, input.padding, input.positions);
-        let loss = CrossEntropyLossConfig::new()
-            .init(&logits.device())
-            .forward(logits.clone().cast(FloatDType::F32), input.targets);
+        let loss = cross_entropy(logits.clone(), input.targets, None);
         MlmOutput { loss, logits }
     }
 }

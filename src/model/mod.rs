@@ -14,16 +14,21 @@ pub mod bert_names;
 pub mod config;
 #[cfg(test)]
 pub(crate) mod copy_model;
+pub mod cross_entropy;
 pub mod decoder;
 pub mod embedding;
 pub mod encoder;
 pub mod encoder_layer;
 pub mod finished_hypotheses;
 pub mod hf_names;
+pub mod layer_norm;
+#[cfg(feature = "tch")]
+pub mod libtorch_kernels;
 pub mod mlm;
 pub mod modernbert;
 pub mod named_tensors;
 pub mod precision;
+pub mod relu;
 pub mod rope;
 pub mod scaled_dot_product;
 pub mod search;

@@ -7,7 +7,9 @@ use std::collections::{BTreeMap, BTreeSet};
 
 use anyhow::{Context, Result, bail};
 use burn::module::Param;
-use burn::nn::{LayerNorm, Linear};
+use burn::nn::Linear;
+
+use crate::model::layer_norm::LayerNorm;
 use burn::prelude::*;
 
 /// A tensor in row-major order under its HuggingFace name.

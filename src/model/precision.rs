@@ -69,6 +69,10 @@ pub fn as_dtype_of<const D: usize, const E: usize>(
 /// Softmax along `dim` with its maximum and sum in f32 whatever the input's dtype, returned in
 /// the input's dtype: in bf16, the normaliser of a row of 128 scores would lose the small ones.
 pub fn softmax_f32<const D: usize>(scores: Tensor<D>, dim: usize) -> Tensor<D> {
+    #[cfg(feature = "tch")]
+    if let Some(weights) = crate::model::libtorch_kernels::softmax_f32(&scores, dim) {
+        return weights;
+    }
     let dtype = scores.dtype();
     if dtype == DType::F32 {
         return softmax(scores, dim);

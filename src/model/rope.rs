@@ -56,8 +56,13 @@ impl Rope {
             "position {end} is past the rotary table's {} positions",
             self.max_len()
         );
-        let cos = as_dtype_of(self.cos.clone().slice(s![start..end]), &x).unsqueeze::<4>();
-        let sin = as_dtype_of(self.sin.clone().slice(s![start..end]), &x).unsqueeze::<4>();
+        let cos = as_dtype_of(self.cos.clone().slice(s![start..end]), &x);
+        let sin = as_dtype_of(self.sin.clone().slice(s![start..end]), &x);
+        #[cfg(feature = "tch")]
+        if let Some(rotated) = crate::model::libtorch_kernels::rotary(&x, &cos, &sin) {
+            return rotated;
+        }
+        let (cos, sin) = (cos.unsqueeze::<4>(), sin.unsqueeze::<4>());
         let half = d_head / 2;
         let first = x.clone().slice(s![.., .., .., 0..half]);
         let second = x.clone().slice(s![.., .., .., half..d_head]);

@@ -3,12 +3,11 @@
 //! and projects its output onto that same table (tied weights), plus a bias.
 
 use burn::module::Param;
-use burn::nn::loss::CrossEntropyLossConfig;
 use burn::prelude::*;
-use burn::tensor::FloatDType;
 use burn::tensor::activation::log_softmax;
 
 use crate::model::config::TransformerConfig;
+use crate::model::cross_entropy::cross_entropy;
 use crate::model::decoder::{Decoder, DecoderCache};
 use crate::model::encoder::Encoder;
 pub use crate::model::translation_tensors::{PredictedTargets, TranslationInput};
@@ -96,10 +95,11 @@ impl Seq2Seq {
             .remove(0);
         let targets = input.target.reshape([rows * len]).select(0, kept.clone());
         let logits = self.project_rows(hidden.reshape([rows * len, d_model]).select(0, kept));
-        let loss = CrossEntropyLossConfig::new()
-            .with_smoothing((smoothing > 0.0).then_some(smoothing as f32))
-            .init(&logits.device())
-            .forward(logits.clone().cast(FloatDType::F32), targets.clone());
+        let loss = cross_entropy(
+            logits.clone(),
+            targets.clone(),
+            (smoothing > 0.0).then_some(smoothing as f32),
+        );
         PredictedTargets {
             loss,
             logits,
@@ -134,6 +134,7 @@ mod tests {
     use crate::data::tokenizer::SpecialTokens;
     use crate::model::config::Positions;
     use crate::model::search::source_batch;
+    use burn::nn::loss::CrossEntropyLossConfig;
 
     fn cloze_ids() -> crate::model::special_tokens::SpecialTokenIds {
         special_token_ids(&SpecialTokens::cloze())

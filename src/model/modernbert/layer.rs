@@ -1,7 +1,7 @@
 //! One ModernBERT layer (`ModernBertEncoderLayer`), pre-norm: `x + attn(attn_norm(x))`, then
 //! `x + mlp(mlp_norm(x))`. The first layer has no attention norm (the embedding ends with one).
 
-use burn::nn::{LayerNorm, LayerNormConfig};
+use crate::model::layer_norm::{LayerNorm, LayerNormConfig};
 use burn::prelude::*;
 
 use crate::model::config::TransformerConfig;
