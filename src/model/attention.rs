@@ -10,6 +10,7 @@
 use burn::nn::{Dropout, DropoutConfig, Linear, LinearConfig};
 use burn::prelude::*;
 
+use crate::model::linear_rows::linear_rows;
 use crate::model::rope::Rope;
 use crate::model::scaled_dot_product::scaled_dot_product_attention;
 
@@ -100,8 +101,8 @@ impl Attention {
     /// `start..start + len` (what rotary positions need; otherwise unused).
     pub fn keys_values(&self, x: Tensor<3>, start: usize) -> KeysValues {
         KeysValues {
-            keys: self.rotate(self.split_heads(self.key.forward(x.clone())), start),
-            values: self.split_heads(self.value.forward(x)),
+            keys: self.rotate(self.split_heads(linear_rows(&self.key, x.clone())), start),
+            values: self.split_heads(linear_rows(&self.value, x)),
         }
     }
 
@@ -115,7 +116,7 @@ impl Attention {
         kv: &KeysValues,
         attention_mask: Option<Tensor<3, Bool>>,
     ) -> Tensor<3> {
-        let query = self.rotate(self.split_heads(self.query.forward(x)), start);
+        let query = self.rotate(self.split_heads(linear_rows(&self.query, x)), start);
         let context = scaled_dot_product_attention(
             query,
             kv.keys.clone(),
@@ -123,7 +124,7 @@ impl Attention {
             attention_mask,
             &self.dropout,
         );
-        self.output.forward(context)
+        linear_rows(&self.output, context)
     }
 }
 

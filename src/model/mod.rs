@@ -24,6 +24,7 @@ pub mod hf_names;
 pub mod layer_norm;
 #[cfg(feature = "tch")]
 pub mod libtorch_kernels;
+pub mod linear_rows;
 pub mod mlm;
 pub mod modernbert;
 pub mod named_tensors;

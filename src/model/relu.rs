@@ -6,6 +6,8 @@ use burn::nn::activation::Activation;
 use burn::nn::transformer::PositionWiseFeedForward;
 use burn::prelude::*;
 
+use crate::model::linear_rows::linear_rows;
+
 pub fn relu<const D: usize>(input: Tensor<D>) -> Tensor<D> {
     #[cfg(feature = "tch")]
     if let Some(output) = crate::model::libtorch_kernels::relu(&input) {
@@ -19,10 +21,10 @@ pub fn feed_forward<const D: usize>(
     network: &PositionWiseFeedForward,
     input: Tensor<D>,
 ) -> Tensor<D> {
-    let x = network.linear_inner.forward(input);
+    let x = linear_rows(&network.linear_inner, input);
     let x = match &network.activation {
         Activation::Relu(_) => relu(x),
         other => other.forward(x),
     };
-    network.linear_outer.forward(network.dropout.forward(x))
+    linear_rows(&network.linear_outer, network.dropout.forward(x))
 }

@@ -7,6 +7,7 @@ use burn::nn::{Dropout, DropoutConfig, Linear};
 use burn::prelude::*;
 
 use crate::model::config::TransformerConfig;
+use crate::model::linear_rows::linear_rows;
 use crate::model::modernbert::init::linear;
 use crate::model::modernbert::settings::{INITIALIZER_RANGE, ModernBertSettings};
 use crate::model::rope::Rope;
@@ -57,11 +58,11 @@ impl ModernBertAttention {
     /// key (`None`: every query sees every key).
     pub fn forward(&self, x: Tensor<3>, mask: Option<Tensor<3, Bool>>) -> Tensor<3> {
         let [_, _, d] = x.dims();
-        let qkv = self.wqkv.forward(x);
+        let qkv = linear_rows(&self.wqkv, x);
         let part = |i: usize| self.split_heads(qkv.clone().slice(s![.., .., i * d..(i + 1) * d]));
         let query = self.rope.rotate(part(0), 0);
         let key = self.rope.rotate(part(1), 0);
         let context = scaled_dot_product_attention(query, key, part(2), mask, &self.dropout);
-        self.dropout.forward(self.wo.forward(context))
+        self.dropout.forward(linear_rows(&self.wo, context))
     }
 }

@@ -6,6 +6,7 @@ use burn::prelude::*;
 use burn::tensor::activation::gelu;
 
 use crate::model::config::TransformerConfig;
+use crate::model::linear_rows::linear_rows;
 use crate::model::modernbert::init::linear;
 use crate::model::modernbert::settings::{INITIALIZER_RANGE, ModernBertSettings};
 
@@ -40,8 +41,8 @@ impl ModernBertMlp {
 
     /// `[batch, len, d_model]` -> `[batch, len, d_model]`.
     pub fn forward(&self, x: Tensor<3>) -> Tensor<3> {
-        let h = geglu(self.wi.forward(x));
-        self.wo.forward(self.dropout.forward(h))
+        let h = geglu(linear_rows(&self.wi, x));
+        linear_rows(&self.wo, self.dropout.forward(h))
     }
 }
 
