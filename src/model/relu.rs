@@ -16,7 +16,8 @@ pub fn relu<const D: usize>(input: Tensor<D>) -> Tensor<D> {
     burn::tensor::activation::relu(input)
 }
 
-/// burn-nn's `PositionWiseFeedForward::forward`, its ReLU by [`relu`].
+/// burn-nn's `PositionWiseFeedForward::forward`, its ReLU by [`relu`] and its layers by
+/// [`linear_rows`].
 pub fn feed_forward<const D: usize>(
     network: &PositionWiseFeedForward,
     input: Tensor<D>,
